@@ -123,7 +123,9 @@ class Spec:
         ``"pilot_city"`` (default; the pilot city of a treated pair, the lower-coded city of
         a control pair), ``"pair"``, ``"twoway"`` (both cities) or ``"dyadic"``.
     event_window
-        Leads and lags of the event study; endpoints are binned.
+        Leads and lags of the event study; endpoints are binned. Default (-5, 3): batch 2
+        (2016) reaches three post years inside 2010-2019, so a separate +4 bin would rest
+        on Hangzhou's pairs alone (one pilot city, one cluster).
     n_placebo
         Random reassignments in the placebo test (fast mode uses ``n_placebo_fast``).
     """
@@ -152,7 +154,7 @@ class Spec:
     rolling_window: int = 5
     controls: tuple[str, ...] = ("log_gdp_pc_gap", "log_pop_gap", "service_share_gap")
     cluster: Cluster = "pilot_city"
-    event_window: tuple[int, int] = (-5, 4)
+    event_window: tuple[int, int] = (-5, 3)
     n_placebo: int = 1000
     n_placebo_fast: int = 200
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
