@@ -33,16 +33,32 @@ def _out(folder: str | Path | None) -> Path:
     return output_dir()
 
 
-def figure(fig: Any, stem: str, spec: Spec, *, folder: str | Path | None = None) -> Path:
+def figure(
+    fig: Any,
+    stem: str,
+    spec: Spec,
+    *,
+    folder: str | Path | None = None,
+    reference_only: bool = False,
+) -> Path:
     """Stamp, save (PNG) and glue a matplotlib figure under the key ``stem``; close it.
 
     The figure carries the spec stamp at its foot and, on the twin, a SYNTHETIC DATA badge.
+    ``reference_only=True`` marks a figure drawn from the committed reference tables alone
+    (real cities, dates and coordinates), which is the same on every profile.
     """
     import matplotlib.pyplot as plt
 
     from cbec.report import stamp
 
-    stamp(fig, spec.describe(), synthetic=spec.is_synthetic)
+    if reference_only:
+        stamp(
+            fig,
+            "Data: reference tables in data/reference/ (real cities, pilot dates, "
+            f"coordinates); no simulated values. [spec {spec.key()}]",
+        )
+    else:
+        stamp(fig, spec.describe(), synthetic=spec.is_synthetic)
     path = _out(folder) / f"{stem}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
     _glue(stem, fig)
