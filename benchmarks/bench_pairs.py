@@ -50,7 +50,9 @@ def main() -> None:
     paper = run("paper: 254 cities, 2010-2019, median cut", Spec())
     full = run(
         "full: all units, 2005-2021, no cut",
-        Spec(universe="all", sim_first_year=2001, first_year=2005, last_year=2021, tie_quantile=0.0),
+        Spec(
+            universe="all", sim_first_year=2001, first_year=2005, last_year=2021, tie_quantile=0.0
+        ),
     )
     ratio = full["total"] / paper["total"]
     print(f"full / paper wall-time ratio: {ratio:.2f}")

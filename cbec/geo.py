@@ -20,7 +20,9 @@ def haversine_km(
 
     Broadcasts like numpy; returns float64.
     """
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
+    lon1, lat1, lon2, lat2 = (
+        np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2)
+    )
     a = (
         np.sin((lat2 - lat1) / 2.0) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2
@@ -47,9 +49,7 @@ def city_mass(
     return np.exp(sum(np.log(p) for p in parts) / 4.0)
 
 
-def gravity_tie(
-    mass_i: ArrayLike, mass_j: ArrayLike, dist_km: ArrayLike
-) -> NDArray[np.float64]:
+def gravity_tie(mass_i: ArrayLike, mass_j: ArrayLike, dist_km: ArrayLike) -> NDArray[np.float64]:
     """Economic-tie score ``F_ij = m_i * m_j / D_ij ** 2``.
 
     Distances must be positive (two cities never share a seat).

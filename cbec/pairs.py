@@ -214,7 +214,9 @@ def pair_outcome(
         cycle = measures.city_series(
             index_wide, "cycle", cycle_filter=spec.cycle_filter, lamb=spec.hp_lambda
         )
-        full = measures.rolling_corr_sync(cycle.to_numpy(), pos_i, pos_j, window=spec.rolling_window)
+        full = measures.rolling_corr_sync(
+            cycle.to_numpy(), pos_i, pos_j, window=spec.rolling_window
+        )
         cols = [cycle.columns.get_loc(y) for y in years]
         out = full[:, cols]
         if np.isnan(out).any():
@@ -238,7 +240,10 @@ def _window(wide: pd.DataFrame, years: list[int], what: str) -> pd.DataFrame:
 
 
 def covariate_gaps(
-    city_wide: dict[str, pd.DataFrame], names: Sequence[str], pos_i: np.ndarray, pos_j: np.ndarray,
+    city_wide: dict[str, pd.DataFrame],
+    names: Sequence[str],
+    pos_i: np.ndarray,
+    pos_j: np.ndarray,
     years: Sequence[int],
 ) -> dict[str, np.ndarray]:
     """Pair-level covariates from city variables, by name.

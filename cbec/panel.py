@@ -42,11 +42,28 @@ VARIABLES: dict[str, Variable] = {
         Variable("gdp", "100 million yuan, 2010 prices", "Real GDP", "base"),
         Variable("gdp_nominal", "100 million yuan", "Nominal GDP", "base"),
         Variable("secondary_share", "percent of GDP", "Secondary-sector share of GDP", "covariate"),
-        Variable("human_capital", "students per 10,000", "College students per 10,000 persons", "covariate"),
+        Variable(
+            "human_capital",
+            "students per 10,000",
+            "College students per 10,000 persons",
+            "covariate",
+        ),
         Variable("fin_dev", "ratio", "Loans plus deposits over GDP", "covariate"),
-        Variable("info_infra", "per 100 persons", "Internet broadband subscribers per 100 persons", "covariate"),
-        Variable("inst_innov", "count", "Cross-border e-commerce institutional innovations adopted", "mechanism"),
-        Variable("misallocation", "index", "Capital misallocation index (0 = efficient)", "mechanism"),
+        Variable(
+            "info_infra",
+            "per 100 persons",
+            "Internet broadband subscribers per 100 persons",
+            "covariate",
+        ),
+        Variable(
+            "inst_innov",
+            "count",
+            "Cross-border e-commerce institutional innovations adopted",
+            "mechanism",
+        ),
+        Variable(
+            "misallocation", "index", "Capital misallocation index (0 = efficient)", "mechanism"
+        ),
     )
 }
 
@@ -101,9 +118,7 @@ class CityPanel:
         if dup.any():
             first = self.data.loc[dup, list(KEY_COLUMNS)].iloc[0].tolist()
             raise ValueError(f"CityPanel.data has duplicate city-years, first {first}")
-        unknown = [
-            c for c in self.data.columns if c not in KEY_COLUMNS and c not in VARIABLES
-        ]
+        unknown = [c for c in self.data.columns if c not in KEY_COLUMNS and c not in VARIABLES]
         if unknown:
             raise ValueError(f"CityPanel.data has non-canonical columns {unknown}")
 

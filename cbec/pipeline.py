@@ -91,7 +91,7 @@ class Study:
         kept = pr[pr["kept"]]
         rows = [
             ("Cities in the study", len(u)),
-            ("  pilot cities (batches 1-%d)" % self.spec.last_batch, int(u["pilot"].sum())),
+            (f"  pilot cities (batches 1-{self.spec.last_batch})", int(u["pilot"].sum())),
             ("  non-pilot cities", int((~u["pilot"]).sum())),
             ("Candidate pairs (pilot-pilot excluded)", len(pr)),
             ("  treated pairs (one pilot)", int(pr["treated"].sum())),
@@ -151,9 +151,14 @@ def _complete_cities(
             have = set(sub.loc[sub["city_id"] == city, "year"].tolist())
             lack = [y for y in years if y not in have]
             rows.append(
-                dict(city_id=city, city=names.get(city, ""), year=None, variable=None,
-                     reason=f"no rows for years {lack[:6]}{'...' if len(lack) > 6 else ''}",
-                     source="pipeline")
+                dict(
+                    city_id=city,
+                    city=names.get(city, ""),
+                    year=None,
+                    variable=None,
+                    reason=f"no rows for years {lack[:6]}{'...' if len(lack) > 6 else ''}",
+                    source="pipeline",
+                )
             )
             continue
         m = missing_mask.loc[city]
@@ -161,9 +166,14 @@ def _complete_cities(
             bad = m.columns[m.any(axis=0)].tolist()
             yrs = m.index[m.any(axis=1)].tolist()
             rows.append(
-                dict(city_id=city, city=names.get(city, ""), year=None, variable=", ".join(bad),
-                     reason=f"missing values in years {yrs[:6]}{'...' if len(yrs) > 6 else ''}",
-                     source="pipeline")
+                dict(
+                    city_id=city,
+                    city=names.get(city, ""),
+                    year=None,
+                    variable=", ".join(bad),
+                    reason=f"missing values in years {yrs[:6]}{'...' if len(yrs) > 6 else ''}",
+                    source="pipeline",
+                )
             )
             continue
         complete.add(int(city))
@@ -226,9 +236,14 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
         audits.append(
             _audit_rows(
                 [
-                    dict(city_id=None, city=None, year=None, variable=v,
-                         reason="indicator unavailable in the data; index built without it",
-                         source="pipeline")
+                    dict(
+                        city_id=None,
+                        city=None,
+                        year=None,
+                        variable=v,
+                        reason="indicator unavailable in the data; index built without it",
+                        source="pipeline",
+                    )
                     for v in dropped
                 ]
             )
@@ -298,7 +313,9 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
         panel[f"{col}_j"] = np.repeat(vals[pj], len(window))
     tick("controls")
 
-    audit = pd.concat([a for a in audits if len(a)], ignore_index=True) if audits else _audit_rows([])
+    audit = (
+        pd.concat([a for a in audits if len(a)], ignore_index=True) if audits else _audit_rows([])
+    )
     return Study(
         spec=spec,
         universe=universe,
@@ -349,7 +366,14 @@ def alternative_outcome(study: Study, **changes: Any) -> np.ndarray:
     ``cycle_filter``, ``hp_lambda``, ``rolling_window``); the sample stays the same, so
     the result aligns row by row with ``study.panel``.
     """
-    allowed = {"sync_measure", "index_input", "z_ddof", "cycle_filter", "hp_lambda", "rolling_window"}
+    allowed = {
+        "sync_measure",
+        "index_input",
+        "z_ddof",
+        "cycle_filter",
+        "hp_lambda",
+        "rolling_window",
+    }
     bad = set(changes) - allowed
     if bad:
         raise ValueError(f"alternative_outcome changes only {sorted(allowed)}, not {sorted(bad)}")
@@ -358,5 +382,7 @@ def alternative_outcome(study: Study, **changes: Any) -> np.ndarray:
     data = study.city.data
     growth = _wide(data, "gdp_growth", ids) if "gdp_growth" in data.columns else None
     kp = study.panel.drop_duplicates("pair_id")
-    out = pairs.pair_outcome(study.index, growth, kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy(), spec)
+    out = pairs.pair_outcome(
+        study.index, growth, kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy(), spec
+    )
     return out.reshape(-1)

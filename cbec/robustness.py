@@ -50,7 +50,9 @@ def default_checks(spec: Spec) -> list[Check]:
         Check("Baseline", "As in Table 2.1"),
         Check("Outcome", "KPP: minus absolute growth gap", {"sync_measure": "kpp"}),
         Check("Outcome", "KPP on residual growth", {"sync_measure": "kpp_resid"}),
-        Check("Outcome", "Rolling 5-year correlation of HP cycles", {"sync_measure": "rolling_corr"}),
+        Check(
+            "Outcome", "Rolling 5-year correlation of HP cycles", {"sync_measure": "rolling_corr"}
+        ),
         Check("Outcome", "CM on index growth", {"index_input": "growth"}),
         Check("Outcome", "CM with sample sd (ddof=1)", {"z_ddof": 1}),
         Check("Timing", "First full year after approval", {"treat_year_rule": "first_full"}),
@@ -61,7 +63,11 @@ def default_checks(spec: Spec) -> list[Check]:
         Check("Ties", "Drop the weakest tercile", {"tie_quantile": 1 / 3}),
         Check("Ties", "Drop the two weakest terciles", {"tie_quantile": 2 / 3}),
     ]
-    return [c for c in checks if not c.changes or any(getattr(spec, k) != v for k, v in c.changes.items())]
+    return [
+        c
+        for c in checks
+        if not c.changes or any(getattr(spec, k) != v for k, v in c.changes.items())
+    ]
 
 
 def run_checks(

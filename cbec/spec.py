@@ -167,7 +167,9 @@ class Spec:
         if self.profile == "real" and not self.data_dir:
             problems.append("profile='real' needs data_dir, the folder of your yearbook files")
         if self.first_year >= self.last_year:
-            problems.append(f"first_year {self.first_year} must be before last_year {self.last_year}")
+            problems.append(
+                f"first_year {self.first_year} must be before last_year {self.last_year}"
+            )
         if self.profile == "twin" and not (
             self.sim_first_year <= self.first_year and self.last_year <= self.sim_last_year
         ):

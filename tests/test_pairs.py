@@ -92,8 +92,13 @@ def test_tie_score_by_hand():
     u = _universe(1, 2, seed=5)
     cand = pairs.candidate_pairs(u)
     base = pd.DataFrame(
-        {"city_id": u["city_id"], "pop": [100.0, 400.0, 900.0], "gdp": [1.0, 2.0, 3.0],
-         "land_area": [10.0, 20.0, 30.0], "admin_rank": [1, 2, 4]}
+        {
+            "city_id": u["city_id"],
+            "pop": [100.0, 400.0, 900.0],
+            "gdp": [1.0, 2.0, 3.0],
+            "land_area": [10.0, 20.0, 30.0],
+            "admin_rank": [1, 2, 4],
+        }
     )
     tie = pairs.tie_scores(cand, base)
     m = [(100 * 1 * 10 * 1) ** 0.25, (400 * 2 * 20 * 2) ** 0.25, (900 * 3 * 30 * 4) ** 0.25]
@@ -105,8 +110,15 @@ def test_tie_score_by_hand():
 def test_tie_score_rejects_missing_values():
     u = _universe(1, 2, seed=5)
     cand = pairs.candidate_pairs(u)
-    base = pd.DataFrame({"city_id": u["city_id"], "pop": [1.0, np.nan, 2.0], "gdp": 1.0,
-                         "land_area": 1.0, "admin_rank": 1})
+    base = pd.DataFrame(
+        {
+            "city_id": u["city_id"],
+            "pop": [1.0, np.nan, 2.0],
+            "gdp": 1.0,
+            "land_area": 1.0,
+            "admin_rank": 1,
+        }
+    )
     with pytest.raises(ValueError, match="pop"):
         pairs.tie_scores(cand, base)
 
@@ -122,9 +134,7 @@ def test_tie_filter_quantiles():
 
 
 def test_expand_years_timing_by_hand():
-    cand = pd.DataFrame(
-        {"pair_id": [0, 1], "treated": [1, 0], "treat_year": [2016.0, np.nan]}
-    )
+    cand = pd.DataFrame({"pair_id": [0, 1], "treated": [1, 0], "treat_year": [2016.0, np.nan]})
     panel = pairs.expand_years(cand, [2014, 2015, 2016, 2017])
     assert panel["did"].tolist() == [0, 0, 1, 1, 0, 0, 0, 0]
     assert panel["event_time"].iloc[:4].tolist() == [-2, -1, 0, 1]
@@ -154,8 +164,9 @@ def test_unsorted_universe_is_rejected():
 def test_covariate_gaps_by_hand():
     years = [2010, 2011]
     wide = {"gdp_pc": pd.DataFrame([[1.0, 2.0], [4.0, 8.0]], index=[1, 2], columns=years)}
-    out = pairs.covariate_gaps(wide, ["log_gdp_pc_gap", "gdp_pc_mean"], np.array([0]),
-                               np.array([1]), years)
+    out = pairs.covariate_gaps(
+        wide, ["log_gdp_pc_gap", "gdp_pc_mean"], np.array([0]), np.array([1]), years
+    )
     assert np.allclose(out["log_gdp_pc_gap"], [[np.log(4.0), np.log(4.0)]])
     assert np.allclose(out["gdp_pc_mean"], [[2.5, 5.0]])
     with pytest.raises(KeyError, match="unavailable"):
