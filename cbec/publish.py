@@ -40,7 +40,7 @@ def figure(
     *,
     folder: str | Path | None = None,
     reference_only: bool = False,
-) -> Path:
+) -> None:
     """Stamp, save (PNG) and glue a matplotlib figure under the key ``stem``; close it.
 
     The figure carries the spec stamp at its foot and, on the twin, a SYNTHETIC DATA badge.
@@ -59,29 +59,44 @@ def figure(
         )
     else:
         stamp(fig, spec.describe(), synthetic=spec.is_synthetic)
-    path = _out(folder) / f"{stem}.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(_out(folder) / f"{stem}.png", dpi=110, bbox_inches="tight")
     _glue(stem, fig)
     plt.close(fig)
-    return path
 
 
-def table(tab: Any, stem: str, spec: Spec, *, folder: str | Path | None = None) -> Path:
-    """Save a :class:`cbec.report.Table` (CSV, LaTeX, HTML) and glue it under ``stem``."""
-    stamp_note = spec.describe()
-    if stamp_note not in tab.notes:
-        tab.notes.append(stamp_note)
+def table(
+    tab: Any,
+    stem: str,
+    spec: Spec,
+    *,
+    folder: str | Path | None = None,
+    reference_only: bool = False,
+) -> None:
+    """Save a :class:`cbec.report.Table` (CSV, LaTeX, HTML) and glue it for the book.
+
+    Glues ``stem`` (the body as a Markdown table, for a numbered ``{table}`` block whose
+    ``:name:`` is the stem with hyphens) and ``stem + "_notes"`` (the notes, with the spec
+    stamp, shown under the block). ``reference_only=True`` marks a table of the committed
+    reference facts, the same on every profile (no SYNTHETIC badge).
+    """
+    if reference_only:
+        note = f"Data: reference tables in data/reference/ (real facts). [spec {spec.key()}]"
+    else:
+        note = spec.describe()
+        tab.synthetic = spec.is_synthetic
+    if note not in tab.notes:
+        tab.notes.append(note)
     out = _out(folder)
     tab.save(out, stem)
-    _glue(stem, tab)
-    return out / f"{stem}.csv"
+    from IPython.display import Markdown
+
+    _glue(stem, Markdown(tab.to_markdown()))
+    _glue(f"{stem}_notes", Markdown(tab.notes_markdown()))
 
 
-def frame(df: Any, stem: str, *, folder: str | Path | None = None) -> Path:
-    """Save a plain DataFrame as CSV (for tables shown directly in a cell)."""
-    path = _out(folder) / f"{stem}.csv"
-    df.to_csv(path, index=False)
-    return path
+def frame(df: Any, stem: str, *, folder: str | Path | None = None) -> None:
+    """Save a plain DataFrame as CSV (a supplementary file, not shown in the book)."""
+    df.to_csv(_out(folder) / f"{stem}.csv", index=False)
 
 
 def number(key: str, value: Any) -> Any:

@@ -184,6 +184,34 @@ class Table:
     def _repr_html_(self) -> str:
         return self.to_html()
 
+    def to_markdown(self) -> str:
+        """The body as a MyST pipe table (no caption, no notes).
+
+        This is what the book places inside a numbered ``{table}`` block; the caption comes
+        from the block and the notes follow it (:meth:`notes_markdown`). Characters that
+        Markdown would read as markup (``|``, ``*``, ``_``) are escaped.
+        """
+        header, rows = self._grid()
+
+        def esc(text: str) -> str:
+            for ch in ("\\", "|", "*", "_"):
+                text = text.replace(ch, "\\" + ch)
+            return text.replace("\n", " ") or " "
+
+        lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|")
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+        return "\n".join(lines)
+
+    def notes_markdown(self) -> str:
+        """The notes as Markdown lines (escaped like the body), one per line."""
+        badge = [f"**{SYNTHETIC_BADGE}**"] if self.synthetic else []
+        out = []
+        for note in [*badge, *self.notes]:
+            text = note if note.startswith("**") else note.replace("*", "\\*").replace("_", "\\_")
+            out.append(text)
+        return "  \n".join(out) if out else " "
+
     def __repr__(self) -> str:
         header, rows = self._grid()
         text = pd.DataFrame(rows, columns=header).to_string(index=False) if rows else "(empty)"

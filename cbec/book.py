@@ -1,0 +1,880 @@
+"""The papermill runner and the Jupyter Book build of the replication book.
+
+One call builds the whole book from a clean state::
+
+    python -m cbec book [--profile twin|real] [--data-dir DIR] [--seed N] [--fast]
+                        [--only 01,02] [--build-dir _build]
+
+and ``python -m cbec run`` does the same without the HTML. The steps:
+
+1. copy the book sources (``_config.yml``, ``_toc.yml``, ``book/``, ``notebooks/``) into a fresh
+   staging folder ``<build-dir>/.stage-<pid>``;
+2. execute the chapter notebooks ``notebooks/NN_*.ipynb`` in order with papermill, injecting
+   the parameters ``profile``, ``data_dir``, ``seed`` and ``fast`` and setting
+   ``CBEC_OUTPUT_DIR=<stage>/outputs`` (see :func:`output_dir`); stop at the first failure and
+   name the notebook, the cell and the exception;
+3. write the data banner ("Built on the SYNTHETIC twin ...") into the staged ``_config.yml``
+   and run ``jupyter-book build <stage> --builder html -W --keep-going`` (notebooks are not
+   executed again: ``execute_notebooks: "off"``);
+4. only when every step succeeded, move the new ``html/``, ``outputs/`` and ``executed/``
+   folders into ``<build-dir>`` by renames; otherwise the previous good book is left as it
+   was and the failed stage is kept in ``<build-dir>/failed`` for inspection.
+
+With ``--only``, each other chapter notebook is taken from the last good build when that copy
+was made with the same parameters from the same notebook source; otherwise it appears
+unexecuted (code without outputs), warnings are not fatal and the banner says "Partial build".
+
+The planned tables and figures of every chapter are listed in :data:`OUTPUTS` (the replication
+map of the book and the README list the same files); the book test checks that a build wrote
+each of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from cbec.spec import Spec
+
+#: Root of the repository (the folder holding ``_config.yml``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment variable naming the folder where notebooks save tables and figures.
+ENV_OUTPUT_DIR = "CBEC_OUTPUT_DIR"
+
+#: Files and folders copied into the staging folder; together they are the book's source.
+BOOK_SOURCES: tuple[str, ...] = ("_config.yml", "_toc.yml", "book", "notebooks")
+
+#: Chapter notebooks: two digits, an underscore, a name.
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+#: Jupyter kernel that executes the notebooks (``make env`` registers it inside ``.venv``).
+KERNEL_NAME = "python3"
+
+#: Key of the runner's record in an executed notebook's metadata.
+RUNNER_KEY = "cbec_runner"
+
+#: Tag papermill puts on the cell it injects; the runner adds ``remove-cell`` to it.
+INJECTED_TAG = "injected-parameters"
+
+
+class PlannedOutput(NamedTuple):
+    """One table or figure file a chapter notebook writes into :func:`output_dir`.
+
+    Attributes
+    ----------
+    notebook
+        Stem of the notebook that writes it, e.g. ``"02_baseline_did"``.
+    label
+        Its name in the book, e.g. ``"Table 2.1"``.
+    file
+        File name inside the output folder.
+    title
+        What it shows.
+    profile
+        ``None`` when every profile writes it; ``"real"`` when only the real panel does.
+    function
+        The ``cbec`` function that computes what the output shows.
+    """
+
+    notebook: str
+    label: str
+    file: str
+    title: str
+    profile: str | None = None
+    function: str = ""
+
+
+_NB1, _NB2, _NB3 = "01_data_construction", "02_baseline_did", "03_event_study_robustness"
+
+#: Every planned table and figure: notebook, label, file (the replication map in machine form).
+#: A figure's ``:name:`` in its notebook is the file stem with hyphens (``fig_pilot_map.png``
+#: -> ``fig-pilot-map``), a table's likewise (``tab-sample``); the book test checks that the
+#: label here is the number the built book gives that name.
+OUTPUTS: tuple[PlannedOutput, ...] = (
+    PlannedOutput(
+        _NB1,
+        "Table 1.1",
+        "tab_batches.csv",
+        "Pilot areas by batch",
+        function="cbec.reference.load_pilot_areas, treatment_year",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.1",
+        "fig_pilot_map.png",
+        "Pilot cities by batch (map)",
+        function="cbec.reference.select_universe",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.2",
+        "fig_rollout.png",
+        "Rollout of the pilot areas",
+        function="cbec.reference.load_pilot_areas",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Table 1.2",
+        "tab_sample.csv",
+        "Sample construction",
+        function="cbec.pipeline.Study.sample_table",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Table 1.3",
+        "tab_audit.csv",
+        "Data audit by reason",
+        function="cbec.pipeline.build_study (audit)",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Table 1.3",
+        "tab_audit_rows.csv",
+        "Data audit, every row",
+        function="cbec.pipeline.build_study (audit)",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Table 1.4",
+        "tab_entropy_weights.csv",
+        "Entropy weights of the index",
+        function="cbec.measures.entropy_index",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.3",
+        "fig_tie_filter.png",
+        "The economic-tie filter",
+        function="cbec.pairs.tie_scores, tie_filter",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.4",
+        "fig_measures.png",
+        "Distributions of the measures",
+        function="cbec.pipeline.alternative_outcome",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Table 1.5",
+        "tab_summary.csv",
+        "Summary statistics",
+        function="cbec.pipeline.build_study",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.5",
+        "fig_truth.png",
+        "True effect by years since designation (twin)",
+        function="cbec.twin.simulate_twin, Study.true_att",
+    ),
+    PlannedOutput(
+        _NB1,
+        "Figure 1.6",
+        "fig_twin_vs_real.png",
+        "The twin beside the real panel or its moments",
+        function="cbec.twin.simulate_twin",
+    ),
+    PlannedOutput(
+        _NB2,
+        "Table 2.1",
+        "tab_baseline.csv",
+        "Baseline DID estimates",
+        function="cbec.estimate.fit_twfe",
+    ),
+    PlannedOutput(
+        _NB2,
+        "Table 2.1",
+        "tab_baseline.tex",
+        "Baseline DID estimates (LaTeX)",
+        function="cbec.estimate.fit_twfe",
+    ),
+    PlannedOutput(
+        _NB2,
+        "Table 2.1",
+        "tab_baseline.html",
+        "Baseline DID estimates (HTML)",
+        function="cbec.estimate.fit_twfe",
+    ),
+    PlannedOutput(
+        _NB2,
+        "Table 2.2",
+        "tab_se_clustering.csv",
+        "Standard errors by clustering",
+        function="cbec.estimate.se_table, cbec.inference.dyadic_vcov",
+    ),
+    PlannedOutput(
+        _NB2,
+        "Figure 2.1",
+        "fig_baseline_truth.png",
+        "Estimate beside the truth",
+        function="cbec.estimate.se_table",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Figure 3.1",
+        "fig_event_study.png",
+        "Event study",
+        function="cbec.eventstudy.fit_event_study, plot_event_study",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Table 3.1",
+        "tab_event_study.csv",
+        "Event-study coefficients and pre-test",
+        function="cbec.eventstudy.fit_event_study",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Figure 3.2",
+        "fig_placebo.png",
+        "Placebo distribution",
+        function="cbec.inference.placebo_did",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Table 3.2",
+        "tab_robustness.csv",
+        "Robustness checks",
+        function="cbec.robustness.run_checks, cbec.psm.propensity_match",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Table 3.3",
+        "tab_psm_balance.csv",
+        "Covariate balance of the PSM sample",
+        function="cbec.psm.propensity_match",
+    ),
+)
+
+
+def planned_outputs(
+    profile: str = "twin", notebooks: Iterable[str] | None = None
+) -> list[PlannedOutput]:
+    """The planned outputs a build on ``profile`` must write.
+
+    Parameters
+    ----------
+    profile
+        ``"twin"`` or ``"real"``; outputs marked for the other profile are left out.
+    notebooks
+        Notebook stems to keep (all when ``None``).
+    """
+    keep = None if notebooks is None else set(notebooks)
+    return [
+        o for o in OUTPUTS if o.profile in (None, profile) and (keep is None or o.notebook in keep)
+    ]
+
+
+def output_dir() -> Path:
+    """Folder where a notebook saves its tables and figures (created if missing).
+
+    ``$CBEC_OUTPUT_DIR`` when set (the runner sets it to ``<stage>/outputs``; ``make test``
+    to ``_build/test-outputs``), else ``<repo>/_build/outputs``. A relative value is taken
+    relative to the current directory.
+    """
+    value = os.environ.get(ENV_OUTPUT_DIR)
+    path = Path(value).expanduser().resolve() if value else REPO_ROOT / "_build" / "outputs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class BookError(RuntimeError):
+    """A failure of the build that the command line reports without a traceback."""
+
+
+class InvalidOptions(BookError):
+    """The options name something that does not exist (a notebook, a data folder)."""
+
+
+class NotebookFailed(BookError):
+    """A chapter notebook raised while papermill executed it.
+
+    Attributes
+    ----------
+    notebook
+        File name of the notebook.
+    cell
+        1-based position of the failing cell in the source notebook (markdown cells count).
+    exec_count
+        Its execution count, the ``In [n]`` Jupyter shows.
+    ename, evalue
+        Exception class name and message.
+    source
+        Source of the failing cell.
+    executed_copy
+        Where the partly executed notebook was kept.
+    """
+
+    def __init__(
+        self,
+        notebook: str,
+        cell: int,
+        exec_count: int | None,
+        ename: str,
+        evalue: str,
+        source: str,
+        executed_copy: Path | None = None,
+    ) -> None:
+        self.notebook = notebook
+        self.cell = cell
+        self.exec_count = exec_count
+        self.ename = ename
+        self.evalue = evalue
+        self.source = source
+        self.executed_copy = executed_copy
+        super().__init__(self.message())
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def message(self) -> str:
+        """Notebook, cell and exception in a few lines."""
+        first = next((ln for ln in self.source.splitlines() if ln.strip()), "")
+        lines = [
+            f"notebook {self.notebook} failed in cell {self.cell} (In [{self.exec_count}]): "
+            f"{self.ename}: {self.evalue}",
+            f"  cell starts: {first[:100]}",
+        ]
+        if self.executed_copy is not None:
+            lines.append(f"  partly executed notebook: {self.executed_copy}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build and where.
+
+    Parameters
+    ----------
+    spec
+        Data profile, data folder, seed and fast mode (other fields are not used here:
+        each notebook builds its own ``Spec`` from the injected parameters).
+    build_dir
+        Folder that receives ``html/``, ``outputs/``, ``executed/`` and ``build.json``.
+    only
+        Notebook prefixes to execute (``("01", "03")``), or ``None`` for all.
+    source_dir
+        Root of the book sources (the repository by default).
+    html
+        Build the HTML (``book``) or only execute the notebooks (``run``).
+    """
+
+    spec: Spec
+    build_dir: Path
+    only: tuple[str, ...] | None = None
+    source_dir: Path = REPO_ROOT
+    html: bool = True
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The papermill parameters injected into every notebook."""
+        return {
+            "profile": self.spec.profile,
+            "data_dir": self.spec.data_dir,
+            "seed": self.spec.seed,
+            "fast": self.spec.fast,
+        }
+
+
+def banner_text(spec: Spec, skipped: Sequence[str] = (), when: datetime | None = None) -> str:
+    """The data banner shown on top of every page (HTML).
+
+    Parameters
+    ----------
+    spec
+        Profile, data folder, seed and fast mode of the build.
+    skipped
+        Notebooks a partial build (``--only``) shows unexecuted.
+    when
+        Build time (now by default).
+    """
+    when = when or datetime.now()
+    mode = ", fast mode" if spec.fast else ""
+    if spec.is_synthetic:
+        text = (
+            f"Built on the SYNTHETIC twin (seed {spec.seed}{mode}) on {when:%Y-%m-%d}: "
+            "every number here is simulated, not the paper's data."
+        )
+    else:
+        text = (
+            f"Built on the real panel at {spec.data_dir} (seed {spec.seed}{mode}) "
+            f"on {when:%Y-%m-%d}."
+        )
+    if skipped:
+        text += " Partial build: not executed: " + ", ".join(skipped) + "."
+    return html.escape(text, quote=False)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def find_notebooks(notebook_dir: Path, only: Sequence[str] | None = None) -> list[Path]:
+    """Chapter notebooks ``NN_*.ipynb`` in order, optionally only some.
+
+    Parameters
+    ----------
+    notebook_dir
+        Folder of the notebooks.
+    only
+        Prefixes such as ``"01"``, stems or file names; each must match exactly one notebook.
+
+    Raises
+    ------
+    InvalidOptions
+        When there is no notebook, or a prefix matches none or several.
+    """
+    found = sorted(notebook_dir.glob(NOTEBOOK_GLOB))
+    if not found:
+        raise InvalidOptions(f"no chapter notebooks matching {NOTEBOOK_GLOB} in {notebook_dir}")
+    if not only:
+        return found
+    chosen: list[Path] = []
+    for item in only:
+        key = item.strip().removesuffix(".ipynb")
+        hits = [p for p in found if p.stem == key or p.stem.split("_", 1)[0] == key]
+        if len(hits) != 1:
+            names = ", ".join(p.name for p in found)
+            what = "matches no notebook" if not hits else "matches several notebooks"
+            raise InvalidOptions(f"--only {item!r} {what}; available: {names}")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return sorted(chosen)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (mtime_ns, size) of every file under ``folder``."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+@contextlib.contextmanager
+def _kernel_environment(output_folder: Path) -> Iterator[None]:
+    """Environment the notebook kernels inherit, restored afterwards.
+
+    ``CBEC_OUTPUT_DIR`` points at the stage's output folder; ``MPLBACKEND`` is removed because
+    a non-inline backend silently turns glued figures into "<Figure size ...>" text.
+    """
+    saved = {k: os.environ.get(k) for k in (ENV_OUTPUT_DIR, "MPLBACKEND")}
+    os.environ[ENV_OUTPUT_DIR] = str(output_folder)
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _papermill_warnings() -> Iterator[list[str]]:
+    """Collect papermill's warnings (e.g. "Passed unknown parameter") instead of printing them.
+
+    The runner prints them after the notebook's progress line, so they do not break it.
+    """
+    collected: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            collected.append(record.getMessage())
+
+    logger = logging.getLogger("papermill")
+    handler = _Collect(level=logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield collected
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _copy_sources(source_dir: Path, stage: Path) -> None:
+    """Copy the book sources into ``stage`` (no checkpoints, caches or builds)."""
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "_build", ".*.swp")
+    for name in BOOK_SOURCES:
+        src = source_dir / name
+        if not src.exists():
+            raise BookError(f"book source {src} is missing")
+        if src.is_dir():
+            shutil.copytree(src, stage / name, ignore=ignore)
+        else:
+            shutil.copy2(src, stage / name)
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _dump_yaml(data: Any, path: Path) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _write_stage_config(stage: Path, banner: str) -> None:
+    """Put the data banner into the staged ``_config.yml`` (and keep execution off)."""
+    config_path = stage / "_config.yml"
+    config = _load_yaml(config_path) or {}
+    config.setdefault("html", {})["announcement"] = banner
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    _dump_yaml(config, config_path)
+
+
+def _reusable(
+    previous: Path, source: Path, parameters: dict[str, Any], old_outputs: Path
+) -> list[str] | None:
+    """Output files of a previous executed copy that may stand in for ``source``, else None."""
+    if not previous.is_file():
+        return None
+    try:
+        record = json.loads(previous.read_text(encoding="utf-8"))["metadata"][RUNNER_KEY]
+    except (KeyError, ValueError):
+        return None
+    if record.get("parameters") != parameters or record.get("source_sha256") != _sha256(source):
+        return None
+    files = list(record.get("outputs", []))
+    if not all((old_outputs / f).is_file() for f in files):
+        return None
+    return files
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What executing one notebook produced.
+
+    Attributes
+    ----------
+    outputs
+        Output files (relative to the output folder) the notebook created or changed.
+    warnings
+        Papermill's warnings, e.g. a parameter the notebook's ``parameters`` cell lacks.
+    stderr_cells
+        1-based positions (in the executed notebook) of cells that wrote to stderr: the
+        book shows stderr on the page, so a clean chapter has none.
+    """
+
+    outputs: list[str]
+    warnings: list[str]
+    stderr_cells: list[int]
+
+
+def execute_notebook(
+    source: Path, target: Path, parameters: dict[str, Any], output_folder: Path
+) -> Executed:
+    """Execute one notebook with papermill and record what it wrote.
+
+    Parameters
+    ----------
+    source
+        The notebook to run (its folder is the working directory).
+    target
+        Where the executed notebook is written (also on failure).
+    parameters
+        Injected after the cell tagged ``parameters``.
+    output_folder
+        ``CBEC_OUTPUT_DIR`` for the kernel.
+
+    Returns
+    -------
+    Executed
+        The output files it wrote and papermill's warnings.
+
+    Raises
+    ------
+    NotebookFailed
+        When a cell raises.
+    """
+    import nbformat
+    import papermill as pm
+
+    before = _snapshot(output_folder)
+    with _kernel_environment(output_folder), _papermill_warnings() as warnings:
+        try:
+            pm.execute_notebook(
+                str(source),
+                str(target),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=False,
+                cwd=str(source.parent),
+                # the kernel's own log (unencrypted-TCP notice, interrupt at shutdown) is noise
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
+        except pm.PapermillExecutionError as err:
+            raise _failure(source, target, err) from None
+    after = _snapshot(output_folder)
+    written = sorted(k for k, v in after.items() if before.get(k) != v)
+
+    nb = nbformat.read(target, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if INJECTED_TAG in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nb.metadata[RUNNER_KEY] = {
+        "parameters": parameters,
+        "source_sha256": _sha256(source),
+        "outputs": written,
+    }
+    nbformat.write(nb, target)
+    stderr_cells = [
+        i
+        for i, cell in enumerate(nb.cells, start=1)
+        if any(o.get("name") == "stderr" for o in cell.get("outputs", []))
+    ]
+    return Executed(outputs=written, warnings=list(warnings), stderr_cells=stderr_cells)
+
+
+def _failure(source: Path, target: Path, err: Any) -> NotebookFailed:
+    """Translate papermill's error (cell index in the executed notebook) to the source cell."""
+    index = int(err.cell_index)
+    with contextlib.suppress(Exception):
+        import nbformat
+
+        executed = nbformat.read(target, as_version=4)
+        # papermill's index counts its injected cell but not its later error markers
+        real = [
+            c
+            for c in executed.cells
+            if "papermill-error-cell-tag" not in c.metadata.get("tags", [])
+        ]
+        if any(INJECTED_TAG in c.metadata.get("tags", []) for c in real[:index]):
+            index -= 1
+    return NotebookFailed(
+        notebook=source.name,
+        cell=index + 1,
+        exec_count=err.exec_count,
+        ename=str(err.ename),
+        evalue=str(err.evalue),
+        source=str(err.source),
+    )
+
+
+def _jupyter_book() -> str:
+    """The ``jupyter-book`` executable next to this Python, else on PATH."""
+    here = Path(sys.executable).with_name("jupyter-book")
+    if here.is_file():
+        return str(here)
+    found = shutil.which("jupyter-book")
+    if not found:
+        raise BookError("jupyter-book is not installed here; run `make env` first")
+    return found
+
+
+def build_html(stage: Path, strict: bool = True, log_shown_as: Path | None = None) -> Path:
+    """Run ``jupyter-book build`` on the stage and return its HTML folder.
+
+    Parameters
+    ----------
+    stage
+        The staged book (executed notebooks in place).
+    strict
+        Warnings are errors (``-W --keep-going``); only partial builds turn this off.
+    log_shown_as
+        Where the caller keeps the log after a failure (named in the error message). The
+        full log is written to ``<stage>/jupyter-book.log``.
+
+    Raises
+    ------
+    BookError
+        When the build fails; the message quotes the warnings.
+    """
+    log_path = stage / "jupyter-book.log"
+    cmd = [_jupyter_book(), "build", str(stage), "--builder", "html", "--keep-going"]
+    if strict:
+        cmd.append("-W")
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=stage, check=False)
+    html_dir = stage / "_build" / "html"
+    if proc.returncode != 0 or not (html_dir / "index.html").is_file():
+        text = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        problems = [ln for ln in text if "WARNING" in ln or "ERROR" in ln or "Error" in ln]
+        shown = "\n".join(f"  {ln}" for ln in (problems or text[-20:])[:40])
+        raise BookError(
+            f"jupyter-book build failed (exit {proc.returncode}); warnings count as errors:\n"
+            f"{shown}\n  full log: {log_shown_as or log_path}"
+        )
+    return html_dir
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Move ``new`` to ``dest`` by renames, replacing any previous ``dest``."""
+    trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    shutil.rmtree(trash, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, trash)
+    try:
+        os.replace(new, dest)
+    except OSError:
+        if trash.exists():
+            os.replace(trash, dest)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ runner
+
+
+def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) -> Path:
+    """Execute the notebooks and (for ``book``) build the HTML; publish only on success.
+
+    Parameters
+    ----------
+    options
+        What to build and where.
+    log
+        Receives the progress text (default: printed to stdout and flushed).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<build-dir>/html/index.html`` for a book, ``<build-dir>/executed`` for a run.
+
+    Raises
+    ------
+    NotebookFailed
+        A notebook raised; nothing was published.
+    InvalidOptions
+        A notebook or data folder named in the options does not exist.
+    BookError
+        A failed HTML build; nothing was published.
+    """
+    say = log or (lambda text: print(text, end="", flush=True))
+    t_start = time.perf_counter()
+    spec, params = options.spec, options.parameters
+    if spec.profile == "real" and not Path(str(spec.data_dir)).is_dir():
+        raise InvalidOptions(f"the data folder {spec.data_dir} does not exist")
+
+    build_dir = options.build_dir.resolve()
+    source_dir = options.source_dir.resolve()
+    every = find_notebooks(source_dir / "notebooks")
+    selected = find_notebooks(source_dir / "notebooks", options.only)
+    build_dir.mkdir(parents=True, exist_ok=True)
+
+    stage = build_dir / f".stage-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    ok = False
+    try:
+        _copy_sources(source_dir, stage)
+        outputs = stage / "outputs"
+        outputs.mkdir()
+        data = "synthetic twin" if spec.is_synthetic else f"real panel {spec.data_dir}"
+        say(
+            f"{'book' if options.html else 'run'}: {len(selected)} of {len(every)} notebooks "
+            f"on the {data}, seed {spec.seed}{', fast mode' if spec.fast else ''}\n"
+        )
+        t_nb = time.perf_counter()
+        not_executed: list[str] = []
+        for i, nb in enumerate(every, start=1):
+            staged = stage / "notebooks" / nb.name
+            head = f"[{i}/{len(every)}] {nb.name} ... "
+            if nb not in selected:
+                previous = build_dir / "executed" / nb.name
+                files = _reusable(previous, nb, params, build_dir / "outputs")
+                if files is None:
+                    say(f"{head}not executed (no executed copy with these parameters)\n")
+                    not_executed.append(nb.stem)
+                    continue
+                shutil.copy2(previous, staged)
+                for f in files:
+                    (outputs / f).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(build_dir / "outputs" / f, outputs / f)
+                say(f"{head}reused from the last build\n")
+                continue
+            say(head)
+            t0 = time.perf_counter()
+            try:
+                done = execute_notebook(nb, staged, params, outputs)
+            except NotebookFailed as err:
+                say(f"FAILED after {time.perf_counter() - t0:.1f} s\n")
+                err.executed_copy = build_dir / "failed" / "notebooks" / nb.name
+                raise
+            say(f"ok {time.perf_counter() - t0:.1f} s\n")
+            for text in dict.fromkeys(done.warnings):
+                say(f"      papermill: {text}\n")
+            if done.stderr_cells:
+                cells = ", ".join(map(str, done.stderr_cells))
+                say(f"      note: stderr output (shown on the page) in cells {cells}\n")
+            planned = planned_outputs(spec.profile, [nb.stem])
+            missing = [o.file for o in planned if o.file not in done.outputs]
+            if missing:
+                say(f"      note: planned outputs not written: {', '.join(missing)}\n")
+        t_nb = time.perf_counter() - t_nb
+
+        t_html = 0.0
+        if options.html:
+            _write_stage_config(stage, banner_text(spec, not_executed))
+            strict = not not_executed
+            say("html ... " if strict else "html (partial build: warnings not fatal) ... ")
+            t0 = time.perf_counter()
+            try:
+                html_dir = build_html(stage, strict, build_dir / "failed" / "jupyter-book.log")
+            except BookError:
+                say("FAILED\n")
+                raise
+            t_html = time.perf_counter() - t0
+            say(f"ok {t_html:.1f} s\n")
+            _replace_dir(html_dir, build_dir / "html")
+        _replace_dir(outputs, build_dir / "outputs")
+        _replace_dir(stage / "notebooks", build_dir / "executed")
+        record = {
+            "command": "book" if options.html else "run",
+            "parameters": params,
+            "not_executed": not_executed,
+            "finished": datetime.now().isoformat(timespec="seconds"),
+            "seconds": {"notebooks": round(t_nb, 1), "html": round(t_html, 1)},
+        }
+        (build_dir / "build.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        ok = True
+    finally:
+        if ok:
+            shutil.rmtree(stage, ignore_errors=True)
+        elif stage.exists():
+            failed = build_dir / "failed"
+            shutil.rmtree(failed, ignore_errors=True)
+            os.replace(stage, failed)
+
+    total = time.perf_counter() - t_start
+    if options.html:
+        index = build_dir / "html" / "index.html"
+        say(f"book: {index}  (total {total:.1f} s)\n")
+        return index
+    say(f"executed notebooks: {build_dir / 'executed'}  (total {total:.1f} s)\n")
+    return build_dir / "executed"
