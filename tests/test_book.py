@@ -21,6 +21,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
@@ -408,13 +410,15 @@ def test_planned_outputs_are_well_formed() -> None:
         assert o.notebook.startswith(chapter.zfill(2) + "_"), o
 
 
-def test_replication_map_lists_every_output() -> None:
-    text = (REPO_ROOT / "book" / "replication_map.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", ["book/replication_map.md", "README.md"])
+def test_replication_map_lists_every_output(doc: str) -> None:
+    """The replication map and the README list exactly cbec.book.OUTPUTS, with functions."""
+    text = (REPO_ROOT / doc).read_text(encoding="utf-8")
     listed = set(re.findall(r"`((?:fig|tab)_\w+\.(?:png|csv|tex|html))`", text))
     assert listed == {o.file for o in OUTPUTS}
     for o in OUTPUTS:
         row = next(ln for ln in text.splitlines() if f"`{o.file}`" in ln)
-        assert o.label in row and o.notebook in row, row
+        assert o.label in row and o.notebook in row and o.function in row, row
 
 
 def test_every_cited_key_is_in_the_bibliography() -> None:
@@ -472,6 +476,17 @@ def test_notebooks_run_on_the_real_panel(tmp_path: Path) -> None:
         assert not [o for o in outputs if o.output_type == "error"], path.name
         text = " ".join(str(o.get("text", "")) for o in outputs)
         assert "Data: real yearbook panel" in text, f"{path.name} did not run on the real panel"
+    # the baseline table and the event study come out, with finite estimates
+    out = build_dir / "outputs"
+    missing = [o.file for o in planned_outputs("real") if not (out / o.file).is_file()]
+    assert not missing, missing
+    baseline = pd.read_csv(out / "tab_baseline.csv")
+    did_row = baseline[baseline.iloc[:, 0].astype(str).str.startswith("DID")]
+    assert len(did_row) == 1 and did_row.iloc[0, 1:].astype(str).str.match(r"-?\d").all()
+    es = pd.read_csv(out / "tab_event_study.csv")
+    assert es["event_time"].tolist() == list(range(-5, 4))
+    assert np.isfinite(es["coef"]).all() and (es.loc[es["event_time"] != -1, "se"] > 0).all()
+    assert es["truth"].isna().all() if "truth" in es else True
 
 
 def test_cli_without_command_prints_help() -> None:
