@@ -390,7 +390,8 @@ def test_city_series_kinds():
     )
     pd.testing.assert_frame_equal(m.city_series(w, "cycle", "hamilton"), m.hamilton_filter(w))
     np.testing.assert_allclose(
-        m.city_series(w - 1000.0, "cycle").to_numpy(), m.city_series(w, "cycle").to_numpy(),
+        m.city_series(w - 1000.0, "cycle").to_numpy(),
+        m.city_series(w, "cycle").to_numpy(),
         atol=1e-8,
     )
     with pytest.raises(ValueError, match="kind"):
