@@ -105,6 +105,39 @@ class Study:
         ]
         return pd.DataFrame(rows, columns=["step", "count"])
 
+    def summary_stats(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Mean, sd, min and max of pair-year variables for all, treated and control pairs.
+
+        Defaults to the outcome, the treatment, the distance, the spec's controls and, on the
+        twin, the true effect ``tau``.
+        """
+        p = self.panel
+        if columns is None:
+            columns = ["syn", "did", "distance_km", *self.spec.controls]
+            if self.has_truth:
+                columns.append("tau")
+        groups = {"all": p, "treated": p[p["treated"] == 1], "control": p[p["treated"] == 0]}
+        rows = []
+        for col in columns:
+            for name, g in groups.items():
+                v = g[col]
+                rows.append(
+                    {"variable": col, "pairs": name, "N": int(v.notna().sum()), "mean": v.mean(),
+                     "sd": v.std(), "min": v.min(), "max": v.max()}
+                )  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def audit_summary(self) -> pd.DataFrame:
+        """Audit rows grouped by where they arose and why, with the number of cities."""
+        a = self.audit
+        source = a["source"].astype(str).str.split(",").str[0]
+        return (
+            a.assign(source=source)
+            .groupby(["source", "reason"], dropna=False)
+            .agg(rows=("reason", "size"), cities=("city_id", "nunique"))
+            .reset_index()
+        )
+
 
 def load_city_panel(spec: Spec, universe: pd.DataFrame | None = None) -> CityPanel:
     """The city panel of the spec's profile (twin needs the universe; real reads the files)."""
