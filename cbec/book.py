@@ -13,10 +13,13 @@ and ``python -m cbec run`` does the same without the HTML. The steps:
    the parameters ``profile``, ``data_dir``, ``seed`` and ``fast`` and setting
    ``CBEC_OUTPUT_DIR=<stage>/outputs`` (see :func:`output_dir`); stop at the first failure and
    name the notebook, the cell and the exception;
-3. write the data banner ("Built on the SYNTHETIC twin ...") into the staged ``_config.yml``
+3. write each chapter's two downloads into ``<stage>/notebooks/_downloads/``, the executed
+   notebook and its MyST Markdown text notebook (jupytext), and link them under the chapter's
+   title and in the theme's download menu (:func:`add_downloads`);
+4. write the data banner ("Built on the SYNTHETIC twin ...") into the staged ``_config.yml``
    and run ``jupyter-book build <stage> --builder html -W --keep-going`` (notebooks are not
    executed again: ``execute_notebooks: "off"``);
-4. only when every step succeeded, move the new ``html/``, ``outputs/`` and ``executed/``
+5. only when every step succeeded, move the new ``html/``, ``outputs/`` and ``executed/``
    folders into ``<build-dir>`` by renames; otherwise the previous good book is left as it
    was and the failed stage is kept in ``<build-dir>/failed`` for inspection.
 
@@ -37,6 +40,7 @@ import html
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +73,19 @@ RUNNER_KEY = "cbec_runner"
 
 #: Tag papermill puts on the cell it injects; the runner adds ``remove-cell`` to it.
 INJECTED_TAG = "injected-parameters"
+
+#: Folder (inside the staged ``notebooks/``) of each chapter's two downloads: the executed
+#: notebook ``<stem>.ipynb`` and its MyST Markdown text notebook ``<stem>.md``.
+DOWNLOADS_DIR = "_downloads"
+
+#: Opening words of the download line the runner puts under each chapter's title.
+DOWNLOAD_LINE = "Download this chapter:"
+
+#: Jupytext format of the text notebook (MyST Markdown; code cells as ``{code-cell}``).
+TEXT_FORMAT = "md:myst"
+
+#: Cell metadata papermill adds (timings, status); left out of the text notebook.
+EXECUTION_METADATA: tuple[str, ...] = ("papermill", "execution")
 
 
 class PlannedOutput(NamedTuple):
@@ -251,6 +268,13 @@ OUTPUTS: tuple[PlannedOutput, ...] = (
         "tab_robustness.csv",
         "Robustness checks",
         function="cbec.robustness.run_checks, cbec.psm.propensity_match",
+    ),
+    PlannedOutput(
+        _NB3,
+        "Table 3.2",
+        "tab_robustness_full.csv",
+        "Robustness checks with CIs and spec keys",
+        function="cbec.robustness.run_checks",
     ),
     PlannedOutput(
         _NB3,
@@ -547,11 +571,20 @@ def _dump_yaml(data: Any, path: Path) -> None:
 
 
 def _write_stage_config(stage: Path, banner: str) -> None:
-    """Put the data banner into the staged ``_config.yml`` (and keep execution off)."""
+    """Put the data banner into the staged ``_config.yml`` (and keep execution off).
+
+    The downloads folder is excluded from the pages (the ``{download}`` role still copies
+    its files) and this module is loaded as a Sphinx extension: see :func:`setup`.
+    """
     config_path = stage / "_config.yml"
     config = _load_yaml(config_path) or {}
     config.setdefault("html", {})["announcement"] = banner
     config.setdefault("execute", {})["execute_notebooks"] = "off"
+    excluded = list(config.get("exclude_patterns") or [])
+    config["exclude_patterns"] = [*excluded, f"notebooks/{DOWNLOADS_DIR}"]
+    sphinx = config.setdefault("sphinx", {})
+    extensions = list(sphinx.get("extra_extensions") or [])
+    sphinx["extra_extensions"] = [*extensions, __name__]
     _dump_yaml(config, config_path)
 
 
@@ -684,6 +717,177 @@ def _failure(source: Path, target: Path, err: Any) -> NotebookFailed:
         evalue=str(err.evalue),
         source=str(err.source),
     )
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def download_copies(nb: Any) -> tuple[Any, str]:
+    """The two downloads of an executed chapter notebook.
+
+    Parameters
+    ----------
+    nb
+        The executed notebook (``nbformat.NotebookNode``); it is not changed.
+
+    Returns
+    -------
+    notebook : nbformat.NotebookNode
+        The notebook as the page shows it: the cell papermill injected is removed (the
+        parameters stay recorded in the notebook metadata), outputs are kept.
+    text : str
+        The same notebook in jupytext's MyST Markdown format (:data:`TEXT_FORMAT`): no
+        outputs, and without papermill's per-cell timings (:data:`EXECUTION_METADATA`).
+    """
+    import copy
+
+    import jupytext
+
+    shown = copy.deepcopy(nb)
+    shown.cells = [c for c in shown.cells if INJECTED_TAG not in c.metadata.get("tags", [])]
+    plain = copy.deepcopy(shown)
+    for cell in plain.cells:
+        for key in EXECUTION_METADATA:
+            cell.metadata.pop(key, None)
+    return shown, jupytext.writes(plain, fmt=TEXT_FORMAT)
+
+
+def download_line(stem: str) -> str:
+    """The MyST line linking a chapter's two downloads (paths relative to ``notebooks/``)."""
+    where = f"{DOWNLOADS_DIR}/{stem}"
+    return (
+        f"{DOWNLOAD_LINE} {{download}}`notebook (.ipynb) <{where}.ipynb>` · "
+        f"{{download}}`text notebook (.md) <{where}.md>`"
+    )
+
+
+def _first_heading(source: str) -> int | None:
+    """Index of the first ATX heading line (``# ...``) outside fenced blocks, else None."""
+    fence = ""
+    for i, line in enumerate(source.splitlines()):
+        stripped = line.lstrip()
+        marker = next((m for m in ("```", "~~~", ":::") if stripped.startswith(m)), "")
+        if fence:
+            if marker and stripped.startswith(fence) and not stripped[len(fence) :].strip():
+                fence = ""
+            continue
+        if marker:
+            fence = stripped[: len(stripped) - len(stripped.lstrip(marker[0]))]
+            continue
+        if re.match(r"#{1,6}[ \t]+\S", line):
+            return i
+    return None
+
+
+def insert_download_line(nb: Any, line: str) -> None:
+    """Put ``line`` right after the notebook's first heading, as a paragraph of its own.
+
+    The heading is looked for in the markdown cells in order; a notebook without one gets
+    the line as a new first markdown cell. ``nb`` is changed in place.
+    """
+    from nbformat.v4 import new_markdown_cell
+
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        at = _first_heading(cell.source)
+        if at is None:
+            continue
+        lines = cell.source.splitlines()
+        rest = lines[at + 1 :]
+        while rest and not rest[0].strip():
+            rest = rest[1:]
+        cell.source = "\n".join([*lines[: at + 1], "", line, *([""] + rest if rest else [])])
+        return
+    nb.cells.insert(0, new_markdown_cell(line))
+
+
+def add_downloads(page: Path) -> tuple[Path, Path]:
+    """Write a staged chapter's downloads and link them under its title.
+
+    Parameters
+    ----------
+    page
+        The staged (executed) notebook ``<stage>/notebooks/<stem>.ipynb``.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        ``<stage>/notebooks/_downloads/<stem>.ipynb`` and ``<stem>.md``, written from the
+        notebook before the download line was added to ``page`` (see :func:`download_copies`).
+    """
+    import nbformat
+
+    nb = nbformat.read(page, as_version=4)
+    shown, text = download_copies(nb)
+    folder = page.parent / DOWNLOADS_DIR
+    folder.mkdir(exist_ok=True)
+    ipynb, md = folder / f"{page.stem}.ipynb", folder / f"{page.stem}.md"
+    nbformat.write(shown, ipynb)
+    md.write_text(text, encoding="utf-8")
+    insert_download_line(nb, download_line(page.stem))
+    nbformat.write(nb, page)
+    return ipynb, md
+
+
+def _theme_download_buttons(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Offer a chapter's two downloads in the theme's download menu.
+
+    On a page that links ``_downloads/<stem>.ipynb`` and ``.md`` (see :func:`download_line`),
+    the menu's source entry (the staged ``.ipynb``, with papermill's injected cell) is pointed
+    at the downloadable notebook and a ``.md`` entry is added after it. Connected by
+    :func:`setup` after sphinx-book-theme has filled ``context["header_buttons"]``.
+    """
+    if doctree is None:
+        return
+    from sphinx import addnodes
+
+    stem = pagename.rsplit("/", 1)[-1]
+    targets = {
+        node["reftarget"].rsplit(".", 1)[-1]: node["filename"]
+        for node in doctree.findall(addnodes.download_reference)
+        if node.get("filename")
+        and node["reftarget"] in (f"{DOWNLOADS_DIR}/{stem}.ipynb", f"{DOWNLOADS_DIR}/{stem}.md")
+    }
+    group = next(
+        (b for b in context.get("header_buttons", []) if b.get("label") == "download-buttons"),
+        None,
+    )
+    if group is None or set(targets) != {"ipynb", "md"}:
+        return
+    base = context["pathto"]("_downloads", 1)
+    theirs = ("download-source-button", "download-notebook-button")
+    ours = [
+        {
+            "type": "link",
+            "url": f"{base}/{targets['ipynb']}",
+            "text": ".ipynb",
+            "tooltip": "Download the executed notebook",
+            "icon": "fas fa-code",
+            "label": "download-notebook-button",
+        },
+        {
+            "type": "link",
+            "url": f"{base}/{targets['md']}",
+            "text": ".md",
+            "tooltip": "Download the text notebook (MyST Markdown; opens with jupytext)",
+            "icon": "fas fa-file-lines",
+            "label": "download-text-notebook-button",
+        },
+    ]
+    group["buttons"] = [*ours, *(b for b in group["buttons"] if b.get("label") not in theirs)]
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension hook: the staged book loads ``cbec.book`` (:func:`_write_stage_config`).
+
+    Adds the chapters' downloads to sphinx-book-theme's download menu
+    (:func:`_theme_download_buttons`, after the theme's own handler at priority 501).
+    """
+    app.connect("html-page-context", _theme_download_buttons, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def _jupyter_book() -> str:
@@ -839,7 +1043,13 @@ def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) ->
         t_nb = time.perf_counter() - t_nb
 
         t_html = 0.0
+        pages: dict[Path, bytes] = {}
         if options.html:
+            # each page links its downloads; executed/ keeps the notebooks as papermill left them
+            for nb in every:
+                staged = stage / "notebooks" / nb.name
+                pages[staged] = staged.read_bytes()
+                add_downloads(staged)
             _write_stage_config(stage, banner_text(spec, not_executed))
             strict = not not_executed
             say("html ... " if strict else "html (partial build: warnings not fatal) ... ")
@@ -852,6 +1062,9 @@ def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) ->
             t_html = time.perf_counter() - t0
             say(f"ok {t_html:.1f} s\n")
             _replace_dir(html_dir, build_dir / "html")
+            for staged, data in pages.items():
+                staged.write_bytes(data)
+            shutil.rmtree(stage / "notebooks" / DOWNLOADS_DIR)
         _replace_dir(outputs, build_dir / "outputs")
         _replace_dir(stage / "notebooks", build_dir / "executed")
         record = {

@@ -20,21 +20,28 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import jupytext
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from cbec.book import (
+    DOWNLOAD_LINE,
+    DOWNLOADS_DIR,
+    INJECTED_TAG,
     OUTPUTS,
     REPO_ROOT,
     BookError,
     _reusable,
     banner_text,
+    download_copies,
+    download_line,
     find_notebooks,
+    insert_download_line,
     output_dir,
     planned_outputs,
 )
@@ -233,6 +240,77 @@ def test_table_labels_match_the_book(built: Path) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def _download_links(page: Path, stem: str) -> dict[str, dict[str, Path]]:
+    """Where the page's in-text links and the theme's menu send each download (by suffix)."""
+    soup = _soup(page)
+    found: dict[str, dict[str, Path]] = {"text": {}, "menu": {}}
+    places = {
+        "text": soup.select("a.reference.download"),
+        "menu": soup.select(".dropdown-download-buttons a.dropdown-item"),
+    }
+    for place, anchors in places.items():
+        for a in anchors:
+            target = (page.parent / unquote(a.get("href", ""))).resolve()
+            if target.name in (f"{stem}.ipynb", f"{stem}.md"):
+                found[place][target.suffix] = target
+    return found
+
+
+@pytest.mark.book
+def test_every_notebook_page_offers_both_downloads(built: Path) -> None:
+    """Each chapter notebook links its executed .ipynb and its .md text notebook, which exist."""
+    html_dir = built / "html"
+    for source in find_notebooks(REPO_ROOT / "notebooks"):
+        page = html_dir / "notebooks" / f"{source.stem}.html"
+        links = _download_links(page, source.stem)
+        assert set(links["text"]) == {".ipynb", ".md"}, f"{page.name}: in-text links {links}"
+        assert links["menu"] == links["text"], f"{page.name}: the download menu differs"
+        for target in links["text"].values():
+            assert target.is_file() and html_dir / "_downloads" in target.parents, target
+        assert DOWNLOAD_LINE in _soup(page).find("h1").find_next("p").get_text(), page.name
+    # the downloads are files, not pages; executed/ keeps the notebooks as papermill left them
+    assert not list(html_dir.rglob(f"{DOWNLOADS_DIR}/*.html"))
+    assert not (built / "executed" / DOWNLOADS_DIR).exists()
+    for path in (built / "executed").glob("*.ipynb"):
+        assert DOWNLOAD_LINE not in path.read_text(encoding="utf-8"), path.name
+
+
+@pytest.mark.book
+def test_downloads_hold_the_executed_chapter(built: Path) -> None:
+    """The .ipynb is the executed notebook less the injected cell; the .md its code as text."""
+    for executed in sorted((built / "executed").glob("*.ipynb")):
+        links = _download_links(
+            built / "html" / "notebooks" / f"{executed.stem}.html", executed.stem
+        )
+        ran = nbformat.read(executed, as_version=4)
+        code = [
+            c.source
+            for c in ran.cells
+            if c.cell_type == "code" and INJECTED_TAG not in c.metadata.get("tags", [])
+        ]
+        assert len(code) < sum(c.cell_type == "code" for c in ran.cells), "no injected cell"
+
+        nb = nbformat.read(links["text"][".ipynb"], as_version=4)
+        nbformat.validate(nb)
+        cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert [c.source for c in cells] == code, executed.name
+        assert all(c.execution_count is not None for c in cells), executed.name
+        assert sum(bool(c.outputs) for c in cells) >= len(cells) // 2, executed.name
+        assert "Data: SYNTHETIC twin" in json.dumps([c.outputs for c in cells]), executed.name
+        assert [c.source for c in nb.cells] == [
+            c.source for c in ran.cells if INJECTED_TAG not in c.metadata.get("tags", [])
+        ]
+
+        text = links["text"][".md"].read_text(encoding="utf-8")
+        assert "format_name: myst" in text, executed.name
+        back = jupytext.reads(text, fmt="md:myst")
+        assert not [c.metadata for c in back.cells if {"papermill", "execution"} & set(c.metadata)]
+        assert [c.source for c in back.cells if c.cell_type == "code"] == code, executed.name
+        source = REPO_ROOT / "notebooks" / executed.name
+        n_source = sum(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
+        assert len(code) == n_source, f"{executed.name}: {len(code)} code cells, source {n_source}"
+
+
 # -------------------------------------------------------------- failure paths
 
 
@@ -315,6 +393,10 @@ def test_only_reuses_the_other_notebooks(tmp_path: Path) -> None:
     page = _soup(build_dir / "html" / "notebooks" / "01_tiny.html")
     banner = page.select_one(".bd-header-announcement").get_text()
     assert "Partial build: not executed: 01_tiny." in banner
+    links = _download_links(build_dir / "html" / "notebooks" / "01_tiny.html", "01_tiny")
+    assert set(links["text"]) == {".ipynb", ".md"}
+    assert all(path.is_file() for path in links["text"].values())
+    assert not (build_dir / "executed" / DOWNLOADS_DIR).exists()
 
 
 def test_failing_notebook_is_named_and_previous_book_kept(tmp_path: Path) -> None:
@@ -487,6 +569,55 @@ def test_notebooks_run_on_the_real_panel(tmp_path: Path) -> None:
     assert es["event_time"].tolist() == list(range(-5, 4))
     assert np.isfinite(es["coef"]).all() and (es.loc[es["event_time"] != -1, "se"] > 0).all()
     assert es["truth"].isna().all() if "truth" in es else True
+
+
+# ------------------------------------------------------------------- downloads
+
+
+def test_download_line_goes_right_under_the_first_heading() -> None:
+    line = download_line("01_a")
+    assert line == (
+        "Download this chapter: {download}`notebook (.ipynb) <_downloads/01_a.ipynb>` · "
+        "{download}`text notebook (.md) <_downloads/01_a.md>`"
+    )
+    fenced = "```python\n# a comment, not a heading\n```\n\n(ch-a)=\n## Title\n\n\nText."
+    nb = new_notebook(
+        cells=[new_code_cell("x = 1"), new_markdown_cell("No heading here."),
+               new_markdown_cell(fenced), new_markdown_cell("# Later")]
+    )  # fmt: skip
+    insert_download_line(nb, "LINE")
+    assert nb.cells[2].source == fenced.replace("## Title\n\n\n", "## Title\n\nLINE\n\n")
+    assert [c.source for c in nb.cells[:2]] == ["x = 1", "No heading here."]
+    assert nb.cells[3].source == "# Later"
+    # a title that ends the cell; a notebook without any heading gets a first cell
+    nb = new_notebook(cells=[new_markdown_cell("#Not a heading\n# Title")])
+    insert_download_line(nb, "LINE")
+    assert nb.cells[0].source == "#Not a heading\n# Title\n\nLINE"
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    insert_download_line(nb, "LINE")
+    assert [(c.cell_type, c.source) for c in nb.cells] == [("markdown", "LINE"), ("code", "x = 1")]
+
+
+def test_download_copies_drop_the_injected_cell_and_keep_outputs() -> None:
+    injected = new_code_cell("seed = 7", metadata={"tags": [INJECTED_TAG, "remove-cell"]})
+    shown = new_code_cell("print(seed)", execution_count=3, metadata={"papermill": {"x": 1}})
+    shown.outputs = [new_output("stream", name="stdout", text="7\n")]
+    nb = new_notebook(cells=[new_markdown_cell("# T"), PARAMS, injected, shown])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "P", "language": "python"}
+    before = nbformat.writes(nb)
+    copy, text = download_copies(nb)
+    assert nbformat.writes(nb) == before, "the executed notebook was changed"
+    assert [c.source for c in copy.cells] == ["# T", PARAMS.source, "print(seed)"]
+    assert copy.cells[2].outputs[0]["text"] == "7\n" and copy.cells[2].metadata["papermill"]
+    assert "papermill" not in text and "7\n" not in text.split("print(seed)")[1]
+    assert "seed = 7" not in text
+    back = jupytext.reads(text, fmt="md:myst")
+    assert [(c.cell_type, c.source) for c in back.cells] == [
+        ("markdown", "# T"),
+        ("code", PARAMS.source),
+        ("code", "print(seed)"),
+    ]
+    assert back.cells[1].metadata["tags"] == ["parameters"]
 
 
 def test_cli_without_command_prints_help() -> None:
