@@ -118,11 +118,6 @@ def _row(group: str, label: str, fit: estimate.FitResult, truth: float, key: str
     }
 
 
-def fit_row(group: str, label: str, fit: estimate.FitResult, truth: float, key: str) -> dict:
-    """A robustness row from a fit made elsewhere (PSM, placebo)."""
-    return _row(group, label, fit, truth, key)
-
-
 #: Base-year pair characteristics the propensity score is estimated on (besides controls).
 PSM_COVARIATES = ("log_tie", "log_distance", "same_region")
 
