@@ -18,7 +18,7 @@ import resource
 import time
 
 from cbec import Spec
-from cbec.pipeline import alternative_outcome, build_study
+from cbec.study.pipeline import alternative_outcome, build_study
 
 MEASURES = ("kpp", "kpp_resid", "rolling_corr")
 

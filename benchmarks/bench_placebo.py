@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _pairdata import make_pair_panel
 
-from cbec.inference import placebo_did, placebo_naive
+from cbec.estimators.placebo import placebo_did, placebo_naive
 
 
 def peak_rss_mb() -> float:

@@ -8,7 +8,7 @@ Submodules are imported on demand; the top level re-exports only the pieces a no
 needs first.
 """
 
-from cbec.panel import VARIABLES, CityPanel
+from cbec.data.panel import VARIABLES, CityPanel
 from cbec.spec import DEFAULT_SEED, NINE_INDICATORS, Spec
 
 __all__ = ["DEFAULT_SEED", "NINE_INDICATORS", "VARIABLES", "CityPanel", "Spec"]

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    from cbec.book import REPO_ROOT, BookError, BuildOptions, InvalidOptions, run_book
+    from cbec.book.runner import REPO_ROOT, BookError, BuildOptions, InvalidOptions, run_book
 
     parser = _parser()
     args = parser.parse_args(argv)

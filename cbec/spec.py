@@ -79,7 +79,7 @@ class Spec:
         Years the twin simulates (2005-2021) so that filters and growth have a run-in.
     universe
         ``"paper254"`` (default): the paper's 254 cities (55 pilots of batches 1-4 and 199
-        others) chosen by the rule in :func:`cbec.reference.select_universe` [open: the paper
+        others) chosen by the rule in :func:`cbec.data.reference.select_universe` [open: the paper
         does not list its cities]. ``"all"``: every prefecture-level unit with data.
     last_batch
         Pilot batches counted as treated inside the window [paper: 1-4].

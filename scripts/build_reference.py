@@ -44,7 +44,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # use this checkout's cbec even if another one is installed
 
-from cbec.reference import (  # noqa: E402  (needs the path set above)
+from cbec.data.reference import (  # noqa: E402  (needs the path set above)
     AREA_COLUMNS,
     CITY_COLUMNS,
     PREFECTURE_LEVELS,

@@ -142,7 +142,7 @@ def write_csv(
 
 
 def stand_in_cities() -> pd.DataFrame:
-    """A small registry with the columns of ``cbec.reference.load_cities``."""
+    """A small registry with the columns of ``cbec.data.reference.load_cities``."""
     rows = [
         (110000, "北京市", "北京", "Beijing", 11, "北京市", "municipality"),
         (330100, "杭州市", "杭州", "Hangzhou", 33, "浙江省", "prefecture_city"),

@@ -1,6 +1,6 @@
 """A small generator of city-pair x year panels for the estimator tests and benchmarks.
 
-The frame follows the input contract of :mod:`cbec.estimate` and :mod:`cbec.inference`:
+The frame follows the input contract of :mod:`cbec.estimators.fe` and :mod:`cbec.estimators.placebo`:
 ``pair_id, city_i, city_j, year, treated, pilot_city, cluster_city, treat_year, did``, the
 outcome and optional controls. Pilots adopt in staggered years; pilot-pilot pairs are left
 out, as in the paper's design. The outcome is

@@ -29,7 +29,7 @@ import yaml
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from cbec.book import (
+from cbec.book.runner import (
     DOWNLOAD_LINE,
     DOWNLOADS_DIR,
     INJECTED_TAG,
@@ -351,7 +351,7 @@ PARAMS = new_code_cell(
 
 def test_only_reuses_the_other_notebooks(tmp_path: Path) -> None:
     """``--only 02`` re-executes one notebook and reuses the others from the last run."""
-    writes = "from cbec.book import output_dir\n(output_dir() / '{0}').write_text('{0}')"
+    writes = "from cbec.outputs.publish import output_dir\n(output_dir() / '{0}').write_text('{0}')"
     src = _tiny_book(tmp_path / "src", [PARAMS, new_code_cell(writes.format("tab_one.csv"))])
     noisy = new_code_cell("import sys\nprint('careful', file=sys.stderr)")
     second = new_notebook(cells=[PARAMS, new_code_cell(writes.format("tab_two.csv")), noisy])
@@ -468,12 +468,12 @@ def test_find_notebooks_selects_by_number_stem_or_name(tmp_path: Path) -> None:
 
 
 def test_planned_outputs_depend_on_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    import cbec.book
+    import cbec.book.runner
 
-    twin_only = cbec.book.PlannedOutput("02_b", "Figure 2.9", "fig_x.png", "x", "twin")
-    real_only = cbec.book.PlannedOutput("01_a", "Figure 1.9", "fig_y.png", "y", "real")
-    both = cbec.book.PlannedOutput("01_a", "Table 1.9", "tab_z.csv", "z")
-    monkeypatch.setattr(cbec.book, "OUTPUTS", (twin_only, real_only, both))
+    twin_only = cbec.book.runner.PlannedOutput("02_b", "Figure 2.9", "fig_x.png", "x", "twin")
+    real_only = cbec.book.runner.PlannedOutput("01_a", "Figure 1.9", "fig_y.png", "y", "real")
+    both = cbec.book.runner.PlannedOutput("01_a", "Table 1.9", "tab_z.csv", "z")
+    monkeypatch.setattr(cbec.book.runner, "OUTPUTS", (twin_only, real_only, both))
     assert planned_outputs("twin") == [twin_only, both]
     assert planned_outputs("real") == [real_only, both]
     assert planned_outputs("real", ["02_b"]) == []
@@ -494,7 +494,7 @@ def test_planned_outputs_are_well_formed() -> None:
 
 @pytest.mark.parametrize("doc", ["book/replication_map.md", "README.md"])
 def test_replication_map_lists_every_output(doc: str) -> None:
-    """The replication map and the README list exactly cbec.book.OUTPUTS, with functions."""
+    """The replication map and the README list exactly cbec.book.runner.OUTPUTS, with functions."""
     text = (REPO_ROOT / doc).read_text(encoding="utf-8")
     listed = set(re.findall(r"`((?:fig|tab)_\w+\.(?:png|csv|tex|html))`", text))
     assert listed == {o.file for o in OUTPUTS}

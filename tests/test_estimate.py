@@ -1,4 +1,4 @@
-"""Tests of cbec.estimate: fixed-effects fits, variance conventions and demeaning.
+"""Tests of cbec.estimators.fe: fixed-effects fits, variance conventions and demeaning.
 
 Independent references: hand-computed grids, least squares on explicit dummy matrices,
 and statsmodels OLS on data demeaned here with pandas group means.
@@ -22,7 +22,7 @@ import statsmodels.api as sm
 from _pairdata import make_pair_panel
 from scipy import stats
 
-from cbec.estimate import VCOV_TYPES, FEIndex, demean, fit_twfe, se_table
+from cbec.estimators.fe import VCOV_TYPES, FEIndex, demean, fit_twfe, se_table
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -178,7 +178,7 @@ def test_twoway_equals_statsmodels_two_groups(small, sm_fit):
 
 def test_dyadic_fit_uses_the_fit_residuals():
     """The dyadic variance of fit_twfe equals dyadic_vcov on independently demeaned data."""
-    from cbec.inference import dyadic_vcov
+    from cbec.estimators.variance import dyadic_vcov
 
     data = make_pair_panel(n_cities=30, n_pairs=60, seed=5)  # sparse network: PSD sandwich
     df = data.df
@@ -196,7 +196,7 @@ def test_dyadic_fit_uses_the_fit_residuals():
 
 def test_dyadic_fit_clips_a_non_psd_sandwich(small, sm_fit):
     """A dense network (all pairs of 16 cities) gives a non-PSD sandwich: clipped, announced."""
-    from cbec.inference import clip_psd, dyadic_vcov
+    from cbec.estimators.variance import clip_psd, dyadic_vcov
 
     df = small.df
     model, a = sm_fit

@@ -1,4 +1,4 @@
-"""Tests of cbec.eventstudy: dummies, closed-form coefficients, sup-t band, pre-test, plot."""
+"""Tests of cbec.estimators.eventstudy: dummies, closed-form coefficients, sup-t band, pre-test, plot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from _esdata import make_es_panel
 from scipy import stats
 
-from cbec.eventstudy import (
+from cbec.estimators.eventstudy import (
     X_LABEL,
     Y_LABEL,
     add_truth,
@@ -22,10 +22,10 @@ from cbec.eventstudy import (
     dummy_name,
     event_time_dummies,
     fit_event_study,
-    plot_event_study,
     sup_t_critical,
     wald_test,
 )
+from cbec.outputs.figures import plot_event_study
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_add_truth_by_hand() -> None:
         }
     )
     table = pd.DataFrame({"event_time": np.arange(-5, 5)})
-    from cbec.eventstudy import EventStudyResult
+    from cbec.estimators.eventstudy import EventStudyResult
 
     dummy = EventStudyResult(
         table=table, vcov=pd.DataFrame(), crit_pointwise=1.96, crit_simultaneous=2.5,

@@ -1,4 +1,4 @@
-"""Tests of cbec.inference: the dyadic-robust variance and the placebo engines.
+"""Tests of cbec.estimators.placebo: the dyadic-robust variance and the placebo engines.
 
 References: the dyadic meat built by brute force from the explicit n x n "shares a city"
 matrix; its two limiting networks (a star is one cluster, a perfect matching is
@@ -17,11 +17,10 @@ import pytest
 import statsmodels.api as sm
 from _pairdata import make_pair_panel
 
-from cbec.estimate import demean, fit_twfe
-from cbec.inference import (
-    clip_psd,
+from cbec.estimators.fe import demean, fit_twfe
+from cbec.estimators.variance import clip_psd, dyadic_vcov
+from cbec.estimators.placebo import (
     draw_pseudo_pilots,
-    dyadic_vcov,
     permutation_p_value,
     placebo_design,
     placebo_did,

@@ -1,4 +1,4 @@
-"""Tests of cbec.measures: hand-computed cases, closed forms, second libraries, invariants."""
+"""Tests of cbec.study.measures: hand-computed cases, closed forms, second libraries, invariants."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.tsa.filters.hp_filter import hpfilter
 
-from cbec import measures as m
+from cbec.study import measures as m
 
 YEARS = list(range(2010, 2014))
 

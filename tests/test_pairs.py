@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cbec import geo, pairs
+from cbec.data import geo
+from cbec.study import pairs
 
 
 def _universe(n_pilot: int, n_other: int, seed: int = 0) -> pd.DataFrame:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cbec import Spec, estimate
-from cbec.pipeline import alternative_outcome, build_study
+from cbec import Spec
+from cbec.estimators import fe as estimate
+from cbec.study.pipeline import alternative_outcome, build_study
 
 REAL = os.environ.get("CBEC_REAL_DATA")
 REAL_PANEL = Path(REAL) / "city_panel_gp" if REAL else None

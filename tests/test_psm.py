@@ -1,4 +1,4 @@
-"""Tests of cbec.psm: balance, exact duplicates, caliper, weights, brute-force neighbours."""
+"""Tests of cbec.estimators.psm: balance, exact duplicates, caliper, weights, brute-force neighbours."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from cbec.psm import attach_weights, propensity_match
+from cbec.estimators.psm import attach_weights, propensity_match
 
 
 def confounded(n: int = 3000, seed: int = 0) -> pd.DataFrame:

@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cbec import Spec, publish, report
+from cbec import Spec
+from cbec.outputs import publish, report
 
 
 def test_figure_is_saved_and_closed(tmp_path):

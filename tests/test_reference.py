@@ -1,4 +1,4 @@
-"""City registry, pilot roster and the study universe (cbec.reference).
+"""City registry, pilot roster and the study universe (cbec.data.reference).
 
 Facts checked here come from outside the code under test: the State Council documents'
 titles (batch sizes), the administrative hierarchy (ranks), the paper's counts (254, 55),
@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cbec import geo
-from cbec import reference as ref
-from cbec.panel import AUDIT_COLUMNS
+from cbec.data import geo
+from cbec.data import reference as ref
+from cbec.data.panel import AUDIT_COLUMNS
 from cbec.spec import Spec
 
 REPO = Path(__file__).resolve().parents[1]

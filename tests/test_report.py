@@ -1,4 +1,4 @@
-"""Tests of cbec.report: stars, regression tables in HTML/LaTeX/CSV, figure style and stamp."""
+"""Tests of cbec.outputs.report: stars, regression tables in HTML/LaTeX/CSV, figure style and stamp."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cbec.report import (
+from cbec.outputs.report import (
     PALETTE,
     SYNTHETIC_BADGE,
     Table,

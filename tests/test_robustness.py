@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbec import Spec, estimate, robustness
-from cbec.pipeline import build_study
+from cbec import Spec
+from cbec.analyses import robustness
+from cbec.estimators import fe as estimate
+from cbec.study.pipeline import build_study
 
 
 @pytest.fixture(scope="module")

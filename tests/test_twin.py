@@ -1,9 +1,9 @@
-"""Tests of the synthetic twin (cbec.twin).
+"""Tests of the synthetic twin (cbec.data.twin).
 
 The universe here is a stand-in built in the test (random cities with the columns of
-:func:`cbec.reference.select_universe`), so the twin is tested on its own. Tie scores,
+:func:`cbec.data.reference.select_universe`), so the twin is tested on its own. Tie scores,
 designation years and exposures are recomputed in the tests from the panel and
-:mod:`cbec.geo`, independently of the twin's internals.
+:mod:`cbec.data.geo`, independently of the twin's internals.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cbec.geo import city_mass, gravity_tie, haversine_km
-from cbec.panel import VARIABLES, CityPanel
-from cbec.spec import NINE_INDICATORS, Spec
-from cbec.twin import (
+from cbec.data.geo import city_mass, gravity_tie, haversine_km
+from cbec.data.panel import VARIABLES, CityPanel
+from cbec.data.twin import (
     BUILDUP,
     EFFECT,
     HETEROGENEITY,
@@ -27,6 +26,7 @@ from cbec.twin import (
     designation_years,
     simulate_twin,
 )
+from cbec.spec import NINE_INDICATORS, Spec
 
 APPROVAL = {1: 2015, 2: 2016, 3: 2018, 4: 2019, 5: 2020, 6: 2022, 7: 2022}
 
@@ -449,7 +449,7 @@ def test_row_order_of_universe_does_not_matter(universe: pd.DataFrame) -> None:
 
 
 def test_runs_on_the_reference_universe() -> None:
-    reference = pytest.importorskip("cbec.reference")
+    reference = pytest.importorskip("cbec.data.reference")
     try:
         uni, _ = reference.select_universe(Spec())
     except (FileNotFoundError, NotImplementedError) as err:  # registry not shipped yet

@@ -1,4 +1,4 @@
-"""Tests of cbec.yearbook: reading, matching, deriving and auditing a yearbook panel.
+"""Tests of cbec.data.yearbook: reading, matching, deriving and auditing a yearbook panel.
 
 Synthetic cases use the messy files of ``tests/_messy.py`` (every expected number is
 computed here from the literal rows). Real-data tests (marker ``real``) read the folder
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cbec import yearbook as yb
-from cbec.panel import AUDIT_COLUMNS, VARIABLES
+from cbec.data import yearbook as yb
+from cbec.data.panel import AUDIT_COLUMNS, VARIABLES
 
 CITIES = _messy.stand_in_cities()
 

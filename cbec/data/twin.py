@@ -1,8 +1,8 @@
 r"""The synthetic twin: real cities, real pilot timing, simulated indicators, known effects.
 
 :func:`simulate_twin` takes the study's city universe (real administrative codes,
-coordinates, ranks, regions and pilot batches, from :func:`cbec.reference.select_universe`)
-and simulates every canonical variable of :data:`cbec.panel.VARIABLES` for every city and
+coordinates, ranks, regions and pilot batches, from :func:`cbec.data.reference.select_universe`)
+and simulates every canonical variable of :data:`cbec.data.panel.VARIABLES` for every city and
 year ``spec.sim_first_year .. spec.sim_last_year``. It returns the factual panel and the
 counterfactual panel of the same world *without* the policy, both built from the same
 random shocks, so the true effect of the policy on any measure is "measure on the factual
@@ -63,7 +63,7 @@ human capital, financial development and information infrastructure are function
 *untreated* :math:`\tilde y^0`: the policy does not move them, so they are pre-determined
 moderators and valid controls.
 
-**Ties.** Gravity ties of :mod:`cbec.geo` in the base year ``spec.base_year`` (untreated
+**Ties.** Gravity ties of :mod:`cbec.data.geo` in the base year ``spec.base_year`` (untreated
 values, identical in both worlds): :math:`F_{ij} = m_i m_j / D_{ij}^2`,
 :math:`m = (\mathrm{pop}\cdot \mathrm{gdp} \cdot \mathrm{area} \cdot \mathrm{rank})^{1/4}`.
 With :math:`q_{ij}` the percentile of :math:`F_{ij}` among all pairs of the universe, a
@@ -166,8 +166,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from cbec.geo import city_mass, gravity_tie, haversine_km
-from cbec.panel import VARIABLES, CityPanel, empty_audit
+from cbec.data.geo import city_mass, gravity_tie, haversine_km
+from cbec.data.panel import VARIABLES, CityPanel, empty_audit
 from cbec.spec import Spec
 
 FloatArray = NDArray[np.float64]
@@ -175,7 +175,7 @@ ArrayLikeInt = NDArray[np.int64] | int
 
 #: State Council approval of each pilot batch (国函〔2015〕44号, 〔2016〕17号, 〔2018〕93号,
 #: 〔2019〕137号, 〔2020〕47号, 〔2022〕8号 (signed January 2022, day not published: its
-#: first public posting, 8 February, is used, as in :mod:`cbec.reference`), 〔2022〕126号).
+#: first public posting, 8 February, is used, as in :mod:`cbec.data.reference`), 〔2022〕126号).
 BATCH_SIGNED: dict[int, dt.date] = {
     1: dt.date(2015, 3, 7),
     2: dt.date(2016, 1, 12),
@@ -503,7 +503,7 @@ def simulate_twin(
         One row per city with columns ``city_id`` (int), ``region4``
         (east/central/west/northeast), ``admin_rank`` (1-4), ``lon``, ``lat``, ``pilot``
         (bool), ``batch``, ``treat_year`` and ``later_batch`` (nullable ints), as returned
-        by :func:`cbec.reference.select_universe`. Other columns are ignored.
+        by :func:`cbec.data.reference.select_universe`. Other columns are ignored.
     effect
         Overrides of :data:`EFFECT` (for simulation studies that vary the truth, e.g.
         ``{"theta_P": 0.3}``); unknown keys are refused. The random draws do not depend on
@@ -514,7 +514,7 @@ def simulate_twin(
     CityPanel
         ``profile="twin"``. ``data`` (factual) and ``counterfactual`` have one row per
         city-year sorted by city and year, with ``city_id``, ``year`` and every variable
-        of :data:`cbec.panel.VARIABLES`, no missing values. ``meta`` holds the true
+        of :data:`cbec.data.panel.VARIABLES`, no missing values. ``meta`` holds the true
         parameters (:func:`true_parameters`) and: ``"onset"`` (city to designation year,
         only years inside the simulation), ``"weights"`` (frame pilot_id, partner_id,
         omega = partner-side weight, nu = pilot-side hinterland weight before masking

@@ -8,7 +8,7 @@ with pair and year fixed effects. :func:`fit_twfe` fits it with pyfixest's ``feo
 (Berge 2018's fixest algorithm: the fixed effects are projected out by alternating
 projections, Gaure 2013) and returns a :class:`FitResult` whose standard errors follow one
 of six conventions (:data:`VCOV_TYPES`). The dyadic-robust variance, which no Python DID
-library offers, is computed in :mod:`cbec.inference` from the demeaned regressors and the
+library offers, is computed in :mod:`cbec.estimators.placebo` from the demeaned regressors and the
 residuals of the very same fit. :func:`se_table` puts the one point estimate beside its
 standard errors under several clusterings, and :func:`demean` / :class:`FEIndex` are the
 within transformation shared with the placebo engine.
@@ -240,7 +240,7 @@ def _result_from_model(model, vcov: str, fe: Sequence[str], n_dropped: int) -> F
     names = [str(c) for c in model._coefnames]
     beta = np.asarray(model._beta_hat, dtype=float).ravel()
     if vcov == "dyadic":
-        from cbec.inference import clip_psd, dyadic_vcov
+        from cbec.estimators.variance import clip_psd, dyadic_vcov
 
         city_i = data["city_i"].to_numpy()
         city_j = data["city_j"].to_numpy()
@@ -346,7 +346,7 @@ def fit_twfe(
             Gelbach & Miller 2011). Pairs that share a city in *different* roles
             (``(a, b)`` and ``(b, c)``) are not clustered together; ``"dyadic"`` is.
         ``"dyadic"``
-            Dyadic-robust sandwich from :func:`cbec.inference.dyadic_vcov` on the
+            Dyadic-robust sandwich from :func:`cbec.estimators.variance.dyadic_vcov` on the
             demeaned regressors and residuals of this fit, times ``G/(G-1)`` with ``G``
             the number of cities (no ``(N-1)/(N-k)`` factor). If the sandwich is not
             positive semi-definite its negative eigenvalues are set to zero (Cameron,

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cbec import estimate, psm
-from cbec.pipeline import Study, build_study
+from cbec.estimators import fe as estimate
+from cbec.estimators import psm
 from cbec.spec import Spec
+from cbec.study.pipeline import Study, build_study
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def psm_check(study: Study, *, caliper: float = 0.05) -> tuple[dict, psm.MatchRe
     distance, whether both cities lie in the same region (east/central/west) and the spec's
     controls in the first window year. Treated pairs are matched to their nearest control
     pair without replacement within ``caliper`` standard deviations of the score
-    (:func:`cbec.psm.propensity_match`); treated pairs without a control inside the caliper
+    (:func:`cbec.estimators.psm.propensity_match`); treated pairs without a control inside the caliper
     are reported in ``MatchResult.off_support_ids`` and left out of the matched sample.
 
     Returns the robustness row and the match (with its balance table).

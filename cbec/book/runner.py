@@ -51,13 +51,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cbec.outputs.publish import ENV_OUTPUT_DIR
 from cbec.spec import Spec
 
 #: Root of the repository (the folder holding ``_config.yml``).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Environment variable naming the folder where notebooks save tables and figures.
-ENV_OUTPUT_DIR = "CBEC_OUTPUT_DIR"
 
 #: Files and folders copied into the staging folder; together they are the book's source.
 BOOK_SOURCES: tuple[str, ...] = ("_config.yml", "_toc.yml", "book", "notebooks")
@@ -115,175 +114,37 @@ class PlannedOutput(NamedTuple):
     function: str = ""
 
 
-_NB1, _NB2, _NB3 = "01_data_construction", "02_baseline_did", "03_event_study_robustness"
+#: Folder of the output manifest: one CSV per chapter notebook (``NN_name.csv``) with the
+#: columns ``label, file, title, profile, function``. A figure's ``:name:`` in its notebook is the
+#: file stem with hyphens (``fig_pilot_map.png`` -> ``fig-pilot-map``), a table's likewise
+#: (``tab-sample``); the book test checks that the label here is the number the built book gives
+#: that name.
+MANIFEST_DIR = Path(__file__).resolve().parent / "manifest"
+
+
+def load_manifest(folder: Path = MANIFEST_DIR) -> tuple[PlannedOutput, ...]:
+    """Read every planned table and figure from the manifest CSVs, in notebook order."""
+    import csv
+
+    rows: list[PlannedOutput] = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                rows.append(
+                    PlannedOutput(
+                        path.stem,
+                        r["label"],
+                        r["file"],
+                        r["title"],
+                        r["profile"] or None,
+                        r["function"],
+                    )
+                )
+    return tuple(rows)
+
 
 #: Every planned table and figure: notebook, label, file (the replication map in machine form).
-#: A figure's ``:name:`` in its notebook is the file stem with hyphens (``fig_pilot_map.png``
-#: -> ``fig-pilot-map``), a table's likewise (``tab-sample``); the book test checks that the
-#: label here is the number the built book gives that name.
-OUTPUTS: tuple[PlannedOutput, ...] = (
-    PlannedOutput(
-        _NB1,
-        "Table 1.1",
-        "tab_batches.csv",
-        "Pilot areas by batch",
-        function="cbec.reference.load_pilot_areas, treatment_year",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.1",
-        "fig_pilot_map.png",
-        "Pilot cities by batch (map)",
-        function="cbec.reference.select_universe",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.2",
-        "fig_rollout.png",
-        "Rollout of the pilot areas",
-        function="cbec.reference.load_pilot_areas",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Table 1.2",
-        "tab_sample.csv",
-        "Sample construction",
-        function="cbec.pipeline.Study.sample_table",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Table 1.3",
-        "tab_audit.csv",
-        "Data audit by reason",
-        function="cbec.pipeline.build_study (audit)",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Table 1.3",
-        "tab_audit_rows.csv",
-        "Data audit, every row",
-        function="cbec.pipeline.build_study (audit)",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Table 1.4",
-        "tab_entropy_weights.csv",
-        "Entropy weights of the index",
-        function="cbec.measures.entropy_index",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.3",
-        "fig_tie_filter.png",
-        "The economic-tie filter",
-        function="cbec.pairs.tie_scores, tie_filter",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.4",
-        "fig_measures.png",
-        "Distributions of the measures",
-        function="cbec.pipeline.alternative_outcome",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Table 1.5",
-        "tab_summary.csv",
-        "Summary statistics",
-        function="cbec.pipeline.build_study",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.5",
-        "fig_truth.png",
-        "True effect by years since designation (twin)",
-        function="cbec.twin.simulate_twin, Study.true_att",
-    ),
-    PlannedOutput(
-        _NB1,
-        "Figure 1.6",
-        "fig_twin_vs_real.png",
-        "The twin beside the real panel or its moments",
-        function="cbec.twin.simulate_twin",
-    ),
-    PlannedOutput(
-        _NB2,
-        "Table 2.1",
-        "tab_baseline.csv",
-        "Baseline DID estimates",
-        function="cbec.estimate.fit_twfe",
-    ),
-    PlannedOutput(
-        _NB2,
-        "Table 2.1",
-        "tab_baseline.tex",
-        "Baseline DID estimates (LaTeX)",
-        function="cbec.estimate.fit_twfe",
-    ),
-    PlannedOutput(
-        _NB2,
-        "Table 2.1",
-        "tab_baseline.html",
-        "Baseline DID estimates (HTML)",
-        function="cbec.estimate.fit_twfe",
-    ),
-    PlannedOutput(
-        _NB2,
-        "Table 2.2",
-        "tab_se_clustering.csv",
-        "Standard errors by clustering",
-        function="cbec.estimate.se_table, cbec.inference.dyadic_vcov",
-    ),
-    PlannedOutput(
-        _NB2,
-        "Figure 2.1",
-        "fig_baseline_truth.png",
-        "Estimate beside the truth",
-        function="cbec.estimate.se_table",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Figure 3.1",
-        "fig_event_study.png",
-        "Event study",
-        function="cbec.eventstudy.fit_event_study, plot_event_study",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Table 3.1",
-        "tab_event_study.csv",
-        "Event-study coefficients and pre-test",
-        function="cbec.eventstudy.fit_event_study",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Figure 3.2",
-        "fig_placebo.png",
-        "Placebo distribution",
-        function="cbec.inference.placebo_did",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Table 3.2",
-        "tab_robustness.csv",
-        "Robustness checks",
-        function="cbec.robustness.run_checks, cbec.psm.propensity_match",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Table 3.2",
-        "tab_robustness_full.csv",
-        "Robustness checks with CIs and spec keys",
-        function="cbec.robustness.run_checks",
-    ),
-    PlannedOutput(
-        _NB3,
-        "Table 3.3",
-        "tab_psm_balance.csv",
-        "Covariate balance of the PSM sample",
-        function="cbec.psm.propensity_match",
-    ),
-)
+OUTPUTS: tuple[PlannedOutput, ...] = load_manifest()
 
 
 def planned_outputs(
@@ -302,19 +163,6 @@ def planned_outputs(
     return [
         o for o in OUTPUTS if o.profile in (None, profile) and (keep is None or o.notebook in keep)
     ]
-
-
-def output_dir() -> Path:
-    """Folder where a notebook saves its tables and figures (created if missing).
-
-    ``$CBEC_OUTPUT_DIR`` when set (the runner sets it to ``<stage>/outputs``; ``make test``
-    to ``_build/test-outputs``), else ``<repo>/_build/outputs``. A relative value is taken
-    relative to the current directory.
-    """
-    value = os.environ.get(ENV_OUTPUT_DIR)
-    path = Path(value).expanduser().resolve() if value else REPO_ROOT / "_build" / "outputs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # ---------------------------------------------------------------------------- errors

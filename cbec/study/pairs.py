@@ -12,7 +12,7 @@ panel stays balanced: on the paper's 254 cities with 55 pilots this gives
 55 x 199 + C(199, 2) = 30,646 candidate pairs, 15,323 kept, 153,230 pair-years.
 
 Functions here take plain frames and return plain frames; the outcome itself is computed
-by :mod:`cbec.measures` on the city-level development index.
+by :mod:`cbec.study.measures` on the city-level development index.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cbec import measures
-from cbec.geo import city_mass, gravity_tie, haversine_km
+from cbec.data.geo import city_mass, gravity_tie, haversine_km
 from cbec.spec import Spec
+from cbec.study import measures
 
 #: Columns of the pair table (one row per pair) produced by :func:`candidate_pairs`.
 PAIR_COLUMNS = (
@@ -53,7 +53,7 @@ def candidate_pairs(universe: pd.DataFrame) -> pd.DataFrame:
         One row per city, sorted by ``city_id``, with columns ``city_id``, ``lon``,
         ``lat``, ``pilot`` (bool), ``treat_year`` (Int64, NA when not treated inside the
         window), ``batch`` and ``later_batch`` (Int64), as returned by
-        :func:`cbec.reference.select_universe`.
+        :func:`cbec.data.reference.select_universe`.
 
     Returns
     -------

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cbec.geo import haversine_km
-from cbec.panel import AUDIT_COLUMNS
+from cbec.data.geo import haversine_km
+from cbec.data.panel import AUDIT_COLUMNS
 
 if TYPE_CHECKING:
     from cbec.spec import Spec
@@ -116,7 +116,7 @@ def reference_dir() -> Path:
         If the folder is missing (for example when ``cbec`` is installed without its
         repository); the message says where it was looked for.
     """
-    path = Path(__file__).resolve().parents[1] / "data" / "reference"
+    path = Path(__file__).resolve().parents[2] / "data" / "reference"
     if not path.is_dir():
         raise FileNotFoundError(
             f"reference tables not found: {path} does not exist. cbec reads "
@@ -397,7 +397,7 @@ def paper254_candidates(
        the periphery where yearbook series are most often incomplete. The 31 cut run
        from Bazhong (257 km) to Karamay (1,906 km); the last city kept, Shiyan, is 256.9 km
        from its nearest pilot, Xi'an. Distances are spherical
-       (:func:`cbec.geo.haversine_km`).
+       (:func:`cbec.data.geo.haversine_km`).
 
     The rule uses only the committed registry and roster, so a reader can check it in a
     few lines. It does not depend on the ``Spec``: the list is fixed. Caveat: it chooses
@@ -537,7 +537,7 @@ def select_universe(
         and ``later_batch`` (Int64: the batch when the city becomes a pilot only after
         ``spec.last_batch``; else NA). Sorted by ``city_id``.
     audit : pandas.DataFrame
-        Columns :data:`cbec.panel.AUDIT_COLUMNS`, one row per excluded unit, ``year`` and
+        Columns :data:`cbec.data.panel.AUDIT_COLUMNS`, one row per excluded unit, ``year`` and
         ``variable`` NA, ``source`` "reference".
 
     Notes

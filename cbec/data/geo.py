@@ -1,6 +1,6 @@
 """Distances and the gravity tie score.
 
-Used by the pair builder (:mod:`cbec.pairs`) and by the synthetic twin, which lets the
+Used by the pair builder (:mod:`cbec.study.pairs`) and by the synthetic twin, which lets the
 policy travel along the same economic ties the paper filters on.
 """
 

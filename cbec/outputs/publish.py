@@ -2,17 +2,37 @@
 
 Every figure and table of the book goes through :func:`figure` or :func:`table`: the object
 is stamped with the spec that made it, saved under the output folder (see
-:func:`cbec.book.output_dir`) with the file name the replication map lists, and glued into
+:func:`cbec.outputs.publish.output_dir`) with the file name the replication map lists, and glued into
 the notebook so the book's prose can place and number it. Numbers quoted in prose go through
 :func:`number`, so no figure in the text is typed by hand.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from cbec.spec import Spec
+
+#: Environment variable naming the folder where notebooks save tables and figures.
+ENV_OUTPUT_DIR = "CBEC_OUTPUT_DIR"
+
+#: Root of the repository (the folder holding ``_config.yml``).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def output_dir() -> Path:
+    """Folder where a notebook saves its tables and figures (created if missing).
+
+    ``$CBEC_OUTPUT_DIR`` when set (the runner sets it to ``<stage>/outputs``; ``make test``
+    to ``_build/test-outputs``), else ``<repo>/_build/outputs``. A relative value is taken
+    relative to the current directory.
+    """
+    value = os.environ.get(ENV_OUTPUT_DIR)
+    path = Path(value).expanduser().resolve() if value else REPO_ROOT / "_build" / "outputs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _glue(key: str, obj: Any) -> None:
@@ -28,8 +48,6 @@ def _out(folder: str | Path | None) -> Path:
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    from cbec.book import output_dir
-
     return output_dir()
 
 
@@ -49,7 +67,7 @@ def figure(
     """
     import matplotlib.pyplot as plt
 
-    from cbec.report import stamp
+    from cbec.outputs.report import stamp
 
     if reference_only:
         stamp(
@@ -72,7 +90,7 @@ def table(
     folder: str | Path | None = None,
     reference_only: bool = False,
 ) -> None:
-    """Save a :class:`cbec.report.Table` (CSV, LaTeX, HTML) and glue it for the book.
+    """Save a :class:`cbec.outputs.report.Table` (CSV, LaTeX, HTML) and glue it for the book.
 
     Glues ``stem`` (the body as a Markdown table, for a numbered ``{table}`` block whose
     ``:name:`` is the stem with hyphens) and ``stem + "_notes"`` (the notes, with the spec

@@ -4,7 +4,7 @@ A typical user holds a folder of spreadsheets compiled from the China City Stati
 Yearbooks: Chinese headers with units in brackets, title and advert rows, float years,
 numbers stored as text, trailing ``Unnamed`` columns, cities named by their current or by a
 historical name, sometimes by code. :func:`load_yearbook` turns such a folder into a
-:class:`~cbec.panel.CityPanel` of canonical variables (:data:`cbec.panel.VARIABLES`):
+:class:`~cbec.data.panel.CityPanel` of canonical variables (:data:`cbec.data.panel.VARIABLES`):
 
 1. :func:`read_table` reads each file (xlsx, or csv in UTF-8, UTF-8-SIG or GBK), finds the
    header row, recognises each column through :data:`HEADERS` and :func:`parse_header`,
@@ -18,7 +18,7 @@ historical name, sometimes by code. :func:`load_yearbook` turns such a folder in
    and every value is checked against a plausible range.
 
 Nothing leaves the data silently: every dropped row, cell, column, city, city-year or value
-gets a row in ``CityPanel.audit`` (columns :data:`cbec.panel.AUDIT_COLUMNS`), whose
+gets a row in ``CityPanel.audit`` (columns :data:`cbec.data.panel.AUDIT_COLUMNS`), whose
 ``reason`` is one of :data:`REASONS` and whose ``source`` names the file, sheet, Excel row
 and column. :func:`audit_summary` counts them.
 
@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cbec.panel import AUDIT_COLUMNS, VARIABLES, CityPanel
+from cbec.data.panel import AUDIT_COLUMNS, VARIABLES, CityPanel
 
 #: Price base of the canonical real GDP (``VARIABLES["gdp"]``: 2010 prices).
 BASE_YEAR = 2010
@@ -95,7 +95,7 @@ STRICT_REASONS: frozenset[str] = frozenset(
     {"not_a_number", "bad_year", "missing_city", "duplicate_conflict", "out_of_range"}
 )
 
-_ALIASES_PATH = Path(__file__).resolve().parents[1] / "data" / "reference" / "city_aliases.csv"
+_ALIASES_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / "city_aliases.csv"
 _ALIAS_COLUMNS = (
     "alias",
     "city_id",
@@ -122,7 +122,7 @@ class Quantity:
     Attributes
     ----------
     name
-        Canonical variable (:data:`cbec.panel.VARIABLES`) or raw input name.
+        Canonical variable (:data:`cbec.data.panel.VARIABLES`) or raw input name.
     dim
         ``"cny"``, ``"usd"``, ``"persons"``, ``"area"``, ``"households"`` (converted by
         unit), ``"pct"`` (percent; shares given as fractions are detected and scaled),
@@ -1251,7 +1251,7 @@ def read_table(
         written, cleaned of invisible characters), ``code`` (Int64), ``province``,
         ``year`` (Int64), then one float column per recognised quantity of :data:`INPUTS`
         in its canonical unit. ``attrs["audit"]`` holds the audit rows
-        (:data:`cbec.panel.AUDIT_COLUMNS`) and ``attrs["info"]`` the sheets read, the cache
+        (:data:`cbec.data.panel.AUDIT_COLUMNS`) and ``attrs["info"]`` the sheets read, the cache
         status, the encoding and each column's target and unit conversion.
 
     Raises
@@ -1539,7 +1539,7 @@ def match_cities(
         Names (``"襄樊"``, ``"杭州市"``, ``"Hangzhou"``) or codes (int or digit strings).
     cities
         The registry (columns ``city_id``, ``name_zh``, optionally ``short_zh`` and
-        ``name_pinyin``); default :func:`cbec.reference.load_cities`.
+        ``name_pinyin``); default :func:`cbec.data.reference.load_cities`.
     aliases
         The alias table; default :func:`load_aliases`.
     year
@@ -1557,7 +1557,7 @@ def match_cities(
         ``city_id`` (Int64, NA where unmatched) with the index of ``names_or_codes``.
     """
     if cities is None:
-        from cbec.reference import load_cities
+        from cbec.data.reference import load_cities
 
         cities = load_cities()
     if aliases is None:
@@ -1878,7 +1878,7 @@ def load_yearbook(
     rtol: float = 0.01,
     cache: bool | str | os.PathLike[str] | None = True,
 ) -> CityPanel:
-    """Read a folder of yearbook files into a real-profile :class:`~cbec.panel.CityPanel`.
+    """Read a folder of yearbook files into a real-profile :class:`~cbec.data.panel.CityPanel`.
 
     Parameters
     ----------
@@ -1886,7 +1886,7 @@ def load_yearbook(
         Folder whose ``.xlsx``/``.xlsm``/``.csv`` files are read (not recursively; Excel
         lock files ``~$*`` and hidden files are ignored; ``.xls`` etc. are audited).
     cities
-        The city registry; default :func:`cbec.reference.load_cities`.
+        The city registry; default :func:`cbec.data.reference.load_cities`.
     years
         Keep these years (an iterable, or ``(first, last)`` inclusive); default all.
         Derivations use every year first (the 2010 base of real GDP, growth).
@@ -1914,7 +1914,7 @@ def load_yearbook(
     -------
     CityPanel
         ``profile="real"``; ``data`` has ``city_id``, ``year`` (int64) and the canonical
-        variables found (float64, canonical units of :data:`cbec.panel.VARIABLES`);
+        variables found (float64, canonical units of :data:`cbec.data.panel.VARIABLES`);
         ``audit`` every exclusion (reasons :data:`REASONS`); ``unavailable`` the canonical
         variables no file provides; ``meta`` the files read (``files``), per-file sheets
         and column conversions (``file_info``), each variable's ``primary`` file and
@@ -1926,7 +1926,7 @@ def load_yearbook(
     if not folder.is_dir():
         raise YearbookError(f"{folder}: not a folder")
     if cities is None:
-        from cbec.reference import load_cities
+        from cbec.data.reference import load_cities
 
         cities = load_cities()
     aliases = load_aliases() if aliases is None else aliases

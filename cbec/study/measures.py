@@ -3,7 +3,7 @@
 Two layouts are used throughout.
 
 *Long* city-year frames have columns ``city_id``, ``year`` and variables (the
-:class:`cbec.panel.CityPanel` schema). *Wide* frames have one row per city (index
+:class:`cbec.data.panel.CityPanel` schema). *Wide* frames have one row per city (index
 ``city_id``, int), one column per year (int, strictly increasing) and float values; build
 them with :func:`to_wide`.
 

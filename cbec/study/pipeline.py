@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cbec import measures, pairs, reference
-from cbec.panel import AUDIT_COLUMNS, CityPanel
+from cbec.data import reference
+from cbec.data.panel import AUDIT_COLUMNS, CityPanel
 from cbec.spec import Spec
+from cbec.study import measures, pairs
 
 #: City variables the pair builder needs besides the index indicators.
 BASE_VARIABLES = ("pop", "gdp", "land_area")
@@ -37,7 +38,7 @@ class Study:
     universe
         The study's cities (registry columns plus ``pilot``, ``batch``, ``treat_year``).
     city
-        The :class:`~cbec.panel.CityPanel` restricted to the universe and the years used.
+        The :class:`~cbec.data.panel.CityPanel` restricted to the universe and the years used.
     index
         Development index, cities (universe order) x years, and ``weights`` its entropy
         weights; ``index_cf`` the same in the no-policy world (twin only).
@@ -142,12 +143,12 @@ class Study:
 def load_city_panel(spec: Spec, universe: pd.DataFrame | None = None) -> CityPanel:
     """The city panel of the spec's profile (twin needs the universe; real reads the files)."""
     if spec.profile == "twin":
-        from cbec import twin
+        from cbec.data import twin
 
         if universe is None:
             raise ValueError("the twin is simulated for a universe of cities")
         return twin.simulate_twin(spec, universe)
-    from cbec import yearbook
+    from cbec.data import yearbook
 
     return yearbook.load_yearbook(spec.data_dir)
 

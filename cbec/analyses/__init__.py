@@ -1,0 +1,1 @@
+"""Analyses built from estimators: robustness, heterogeneity, mechanisms, simulation studies."""

@@ -1,0 +1,1 @@
+"""Outputs: the table formatter, figure style and figures, spec stamps, saving and glueing."""

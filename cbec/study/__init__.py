@@ -1,0 +1,1 @@
+"""Study construction: city measures, pairs, ties, timing and :func:`build_study`."""

@@ -1,0 +1,1 @@
+"""Policy texts: corpus loader, segmentation, coding book and coder (chapter 6)."""
