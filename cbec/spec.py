@@ -37,6 +37,7 @@ ENV_PROFILE = "CBEC_PROFILE"
 ENV_DATA_DIR = "CBEC_DATA_DIR"
 ENV_FAST = "CBEC_FAST"
 ENV_SEED = "CBEC_SEED"
+ENV_OVERRIDES = "CBEC_OVERRIDES"
 
 #: Default seed of the synthetic twin and of every random draw in the book.
 DEFAULT_SEED = 20230221
@@ -53,6 +54,20 @@ NINE_INDICATORS: tuple[str, ...] = (
     "savings_pc",
     "wage",
 )
+
+
+def choice(default: Any, alternatives: tuple[Any, ...] = (), *, curve: bool = True) -> Any:
+    """Declare an open analysis choice: its default and the alternatives the book studies.
+
+    ``alternatives`` lists the other values a robustness row or the specification curve
+    (:mod:`cbec.analyses.speccurve`) tries; ``curve=False`` keeps a declared choice out of the
+    curve (for example an inference-only choice that does not move the estimate). A new
+    choice joins the curve by being declared here; nothing else is hand-listed.
+    """
+    meta = {"alternatives": tuple(alternatives), "curve": bool(curve)}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("choice defaults must be immutable (use a tuple)")
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -141,22 +156,31 @@ class Spec:
     sim_last_year: int = 2021
     universe: Universe = "paper254"
     last_batch: int = 4
-    treat_year_rule: TreatYearRule = "approval"
-    county_pilot_rule: CountyPilotRule = "drop"
-    tie_quantile: float = 0.5
-    tie_base_year: int | None = None
+    treat_year_rule: TreatYearRule = choice("approval", ("first_full", "date_rule"))
+    county_pilot_rule: CountyPilotRule = choice("drop", ("map_to_prefecture",))
+    tie_quantile: float = choice(0.5, (0.0, 1 / 3))
+    tie_base_year: int | None = choice(None, (2015,))
     index_indicators: tuple[str, ...] = NINE_INDICATORS
-    index_input: IndexInput = "level"
-    z_ddof: int = 0
-    sync_measure: SyncMeasure = "cm"
-    cycle_filter: CycleFilter = "hp"
+    index_input: IndexInput = choice("level", ("growth", "cycle"))
+    z_ddof: int = choice(0, (1,))
+    sync_measure: SyncMeasure = choice("cm", ("kpp", "kpp_resid", "rolling_corr"))
+    cycle_filter: CycleFilter = choice("hp", ("hamilton",))
     hp_lambda: float = 6.25
     rolling_window: int = 5
-    controls: tuple[str, ...] = ("log_gdp_pc_gap", "log_pop_gap", "service_share_gap")
-    cluster: Cluster = "pilot_city"
+    controls: tuple[str, ...] = choice(
+        ("log_gdp_pc_gap", "log_pop_gap", "service_share_gap"), ((),)
+    )
+    cluster: Cluster = choice("pilot_city", ("pair", "twoway", "dyadic"), curve=False)
     event_window: tuple[int, int] = (-5, 3)
     n_placebo: int = 1000
     n_placebo_fast: int = 200
+    # --- chapter 2-3 designs (issue: gap to the truth) ---------------------------------
+    # --- chapter 4 heterogeneity ---------------------------------------------------------
+    # --- chapter 5 mechanisms ------------------------------------------------------------
+    # --- chapter 6 policy texts ----------------------------------------------------------
+    # --- chapter 7 modern DID ------------------------------------------------------------
+    # --- chapter 8 Monte Carlo -----------------------------------------------------------
+    # --- chapter 9 specification curve ---------------------------------------------------
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     # ------------------------------------------------------------------ checks
@@ -243,6 +267,7 @@ class Spec:
         data_dir: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         fast: bool | None = None,
+        overrides: str | None = None,
         **other: Any,
     ) -> Spec:
         """Build a Spec from a notebook's papermill parameters.
@@ -250,7 +275,9 @@ class Spec:
         A parameter left at ``None`` is read from the environment (``CBEC_PROFILE``,
         ``CBEC_DATA_DIR``, ``CBEC_SEED``, ``CBEC_FAST``), then from the default. This lets
         the same notebook run under papermill (parameters injected), under nbval (settings
-        from the environment) and by hand in JupyterLab (defaults).
+        from the environment) and by hand in JupyterLab (defaults). ``overrides`` (or
+        ``CBEC_OVERRIDES``) changes any other field, e.g. ``"scenario=siphon cluster=dyadic"``
+        (see :meth:`parse_overrides`).
         """
         env = os.environ
         if profile is None:
@@ -268,7 +295,59 @@ class Spec:
         if unknown:
             raise TypeError(f"unknown Spec fields: {unknown}; known: {sorted(known)}")
         other = {k: v for k, v in other.items() if v is not None}
+        other.update(
+            cls.parse_overrides(overrides if overrides is not None else env.get(ENV_OVERRIDES))
+        )
         return cls(profile=profile, data_dir=data_dir, seed=int(seed), fast=bool(fast), **other)
+
+    @classmethod
+    def alternatives(cls, *, curve_only: bool = False) -> dict[str, tuple[Any, ...]]:
+        """Declared alternatives of every open choice (see :func:`choice`), by field name."""
+        out = {}
+        for f in fields(cls):
+            alts = f.metadata.get("alternatives")
+            if alts and (not curve_only or f.metadata.get("curve", True)):
+                out[f.name] = alts
+        return out
+
+    @classmethod
+    def parse_overrides(cls, text: str | None) -> dict[str, Any]:
+        """Parse ``"scenario=siphon cluster=dyadic tie_base_year=2015"`` into field values.
+
+        Values are read as Python literals where they parse (numbers, ``None``, tuples such as
+        ``(-4,3)``), else as strings; a comma-separated value becomes a tuple for tuple fields.
+        Unknown fields raise ``ValueError`` with one line naming the field and the known ones;
+        the values themselves are validated when the Spec is built.
+        """
+        import ast
+        import shlex
+
+        if not text or not str(text).strip():
+            return {}
+        known = {f.name: f for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for item in shlex.split(str(text)):
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not of the form field=value")
+            name, raw = item.split("=", 1)
+            name = name.strip()
+            if name not in known:
+                raise ValueError(
+                    f"unknown Spec field {name!r} in overrides; known: {', '.join(sorted(known))}"
+                )
+            try:
+                value: Any = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw
+            default = known[name].default
+            if isinstance(default, tuple) and not isinstance(value, tuple):
+                value = (
+                    tuple(v for v in str(raw).split(",") if v)
+                    if isinstance(value, str)
+                    else (value,)
+                )
+            out[name] = value
+        return out
 
     # -------------------------------------------------------------- display
     def changes(self) -> dict[str, Any]:
