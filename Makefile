@@ -5,6 +5,10 @@
 #
 # Options of `make book`:  PROFILE=twin|real  DATA_DIR=/path/to/yearbook/folder  FAST=1
 #                          SEED=20230221  ONLY=01,02  BUILD_DIR=_build
+#                          SET="scenario=siphon cluster=dyadic"  (any other Spec choice)
+#                          STRICT=1 (real: stop at the first value the loader would guess)
+#                          PRESET=real_paper (real: the sample closest to the paper's)
+#   make lab      open JupyterLab on notebooks/ in this environment (the notebooks run as is)
 # Both targets first run `make env`: a .venv from the pinned requirements/lock.txt
 # (re-installed only when lock.txt or pyproject.toml change).
 
@@ -22,7 +26,11 @@ PROFILE ?=
 DATA_DIR ?=
 SEED ?=
 FAST ?=
+STRICT ?=
+PRESET ?=
 ONLY ?=
+SET ?=
+LAB_ARGS ?=
 PYTEST_ARGS ?=
 
 # pip on this kind of machine prints harmless "Location '...' is ignored" lines (pip.conf
@@ -33,15 +41,20 @@ BOOK_ARGS := --build-dir $(BUILD_DIR) \
 	$(if $(PROFILE),--profile $(PROFILE)) \
 	$(if $(DATA_DIR),--data-dir "$(DATA_DIR)") \
 	$(if $(SEED),--seed $(SEED)) \
-	$(if $(filter 1 true yes,$(FAST)),--fast) \
-	$(if $(ONLY),--only $(ONLY))
+	$(if $(FAST),--fast=$(FAST)) \
+	$(if $(STRICT),--strict=$(STRICT)) \
+	$(if $(PRESET),--preset $(PRESET)) \
+	$(if $(ONLY),--only $(ONLY)) \
+	$(if $(SET),--set "$(SET)")
 
-.PHONY: help env book run test lint clean
+.PHONY: help env book run test lint clean lab
 
 help:
 	@echo "make book   build the book into $(BUILD_DIR)/html (PROFILE=twin|real DATA_DIR=... FAST=1 SEED=... ONLY=01,02)"
 	@echo "make test   lint + every test, every notebook (fast mode) and the book build"
+	@echo "           SET=\"scenario=siphon cluster=dyadic\" changes any other Spec choice"
 	@echo "make run    execute the notebooks only (same options as book), no HTML"
+	@echo "make lab    open JupyterLab on the notebooks in this environment"
 	@echo "make env    create .venv from requirements/lock.txt (done by book and test)"
 	@echo "make lint   ruff check"
 	@echo "make clean  remove $(BUILD_DIR) and caches (keeps .venv; rm -rf .venv to start over)"
@@ -67,8 +80,33 @@ book: env
 run: env
 	$(BIN)/python -m cbec run $(BOOK_ARGS)
 
+# Chapter 8's Monte Carlo study on Dask (resumable: rerun the same command after a stop):
+#   make montecarlo REPS=200 [SCHEDULER=tcp://host:8786] [MC_WORKERS=2] [MC_OUT=/tmp/mc-full]
+# A LocalCluster with one process per core unless SCHEDULER names a running scheduler.
+# `make montecarlo-summary MC_OUT=...` writes the committed aggregate to data/montecarlo/.
+REPS ?= 200
+SCHEDULER ?=
+MC_WORKERS ?=
+MC_OUT ?= $(abspath $(BUILD_DIR))/montecarlo
+.PHONY: montecarlo montecarlo-summary
+montecarlo: env
+	$(BIN)/python -m cbec.analyses.montecarlo run --reps $(REPS) --out "$(MC_OUT)" \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(MC_WORKERS),--workers $(MC_WORKERS))
+
+montecarlo-summary: env
+	$(BIN)/python -m cbec.analyses.montecarlo summarise --out "$(MC_OUT)" --to data/montecarlo \
+		--command "make montecarlo REPS=$(REPS)$(if $(SCHEDULER), SCHEDULER=$(SCHEDULER))"
+
+# JupyterLab on the chapter notebooks with the project's kernel; outputs of a hand run go to
+# $(BUILD_DIR)/lab-outputs. Any Spec choice can be changed in the notebook's `overrides`
+# parameter, or for every notebook at once with SET="...".
+lab: env
+	CBEC_OUTPUT_DIR=$(abspath $(BUILD_DIR))/lab-outputs \
+		$(if $(SET),CBEC_OVERRIDES="$(SET)") \
+		$(BIN)/jupyter-lab --notebook-dir=notebooks $(LAB_ARGS)
+
 lint: env
-	$(BIN)/ruff check cbec tests scripts benchmarks
+	$(BIN)/ruff check cbec tests scripts benchmarks notebooks
 
 # One pytest call: unit tests, every notebook through nbval (fast mode), the book build.
 # With CBEC_REAL_DATA set, the real-profile tests run too (skipped otherwise).

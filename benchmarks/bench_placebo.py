@@ -2,7 +2,7 @@
 
 Builds a balanced pair-year panel of 15,323 pairs x 10 years (153,230 rows) from 254
 cities with 55 pilots adopting in 2015, 2016, 2018 and 2019 (the test generator,
-``tests/_pairdata.py``, fixed seed), then times
+``cbec.testing.pairdata``, fixed seed), then times
 
 * ``placebo_did`` (Frisch-Waugh-Lovell, closed-form demeaning) for ``--draws`` draws, and
 * ``placebo_naive`` (one pyfixest ``feols`` per draw) for ``--naive`` draws, extrapolated
@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from _pairdata import make_pair_panel
-
 from cbec.estimators.placebo import placebo_did, placebo_naive
+from cbec.testing.pairdata import make_pair_panel
 
 
 def peak_rss_mb() -> float:

@@ -1,38 +1,42 @@
 """Build the city registry and the pilot roster in ``data/reference/``.
 
-Regenerates two committed tables from their sources:
+Regenerates two committed tables from their sources, with no network access:
+
+``pilot_areas.csv``
+    The 165 cross-border e-commerce comprehensive pilot areas of batches 1-7, read from our
+    fact sheet ``data/reference/sources/pilot_areas_by_batch.csv`` (committed: facts of the
+    State Council approvals, written by the team and cited by number in
+    ``data/reference/CODEBOOK.md``) and enriched with pinyin, area type, the prefecture
+    each area lies in and how the study treats it. Needs only files of the repository (the
+    fact sheet and the committed ``cities.csv``). This is the one source of pilot dates.
 
 ``cities.csv``
     One row per prefecture-level unit and municipality. Codes, Chinese names and
     coordinates come from ``resources/adcodes.csv`` of the PyPI package ``cpca`` 0.5.5
-    (MIT licence, (c) 2018 QinYuan Du). The file is read straight out of the package
-    archive: ``cpca`` itself is never imported (its import needs ``pkg_resources``, which
-    new setuptools no longer ships). Everything else in the table (pinyin, administrative
-    rank, regions, the year a unit became a prefecture-level city, notes on changes after
-    the file's 2016-2017 vintage) is written below in this script.
-
-``pilot_areas.csv``
-    The 165 cross-border e-commerce comprehensive pilot areas of batches 1-7, read from the
-    team's fact sheet ``pilot_areas_by_batch.csv`` (State Council approvals, cited by number
-    in ``data/reference/CODEBOOK.md``) and enriched with pinyin, area type, the prefecture
-    each area lies in and how the study treats it.
+    (MIT licence, (c) 2018 QinYuan Du). Rebuilt only when you pass exactly that file's
+    archive, ``cpca-0.5.5-py3-none-any.whl`` (or its sdist) as downloaded from PyPI; the
+    member ``cpca/resources/adcodes.csv`` must have SHA-256 :data:`CPCA_ADCODES_SHA256`.
+    The archive is read as a zip or tar; ``cpca`` itself is never imported. Everything else
+    in the table (pinyin, administrative rank, regions, the year a unit became a
+    prefecture-level city, notes on changes after the file's 2016-2017 vintage) is written
+    below in this script. Without the archive the committed ``cities.csv`` is kept.
 
 Usage (from the repository root)::
 
-    python scripts/build_reference.py                      # pip-downloads cpca 0.5.5
-    python scripts/build_reference.py --cpca-archive cpca-0.5.5-py3-none-any.whl
+    python scripts/build_reference.py             # pilot_areas.csv from repository files
+    python scripts/build_reference.py --check     # rebuild into a temp dir, compare bytes
+    python scripts/build_reference.py --cpca-archive cpca-0.5.5-py3-none-any.whl  # both
 
 The output is deterministic: running the script twice gives byte-identical files.
-The only build-time dependency beyond pandas is ``pip`` (to download the archive).
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import hashlib
 import io
 import re
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -58,7 +62,7 @@ CPCA_MEMBER = "cpca/resources/adcodes.csv"
 CPCA_ADCODES_SHA256 = "66948fa1519ba053f22b8c2d05c897c9b19c44cdc3044e464b52f0143ff418fe"
 
 DEFAULT_OUT = REPO / "data" / "reference"
-DEFAULT_AREAS_SOURCE = REPO.parent / "shared" / "data" / "reference" / "pilot_areas_by_batch.csv"
+DEFAULT_AREAS_SOURCE = REPO / "data" / "reference" / "sources" / "pilot_areas_by_batch.csv"
 
 # --------------------------------------------------------------------------- provinces
 #: Hanyu pinyin of the 31 mainland provincial units, by 2-digit code.
@@ -318,19 +322,6 @@ AUTONOMOUS_RE = re.compile(rf"^(.+?)(?:(?:{ETHNIC})族?)+自治州$")
 
 
 # =========================================================================== helpers
-def fetch_cpca_archive(dest: Path) -> Path:
-    """Download the cpca wheel (no dependencies) into ``dest`` with pip; return its path."""
-    cmd = [
-        sys.executable, "-m", "pip", "download", f"cpca=={CPCA_VERSION}",
-        "--no-deps", "--only-binary=:all:", "-d", str(dest), "--quiet",
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True)
-    found = sorted(dest.glob(f"cpca-{CPCA_VERSION}*"))
-    if not found:
-        raise FileNotFoundError(f"pip download left no cpca {CPCA_VERSION} archive in {dest}")
-    return found[0]
-
-
 def read_adcodes(archive: Path) -> pd.DataFrame:
     """Read ``cpca/resources/adcodes.csv`` from a cpca wheel or sdist without importing cpca.
 
@@ -647,23 +638,37 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, lineterminator="\n", float_format="%.6f", encoding="utf-8")
 
 
-def build(out_dir: Path, archive: Path | None, areas_source: Path) -> tuple[Path, Path]:
-    """Build both tables into ``out_dir``; download cpca when ``archive`` is None."""
+def build(out_dir: Path, archive: Path | None, areas_source: Path) -> list[Path]:
+    """Build the tables into ``out_dir``; ``cities.csv`` only when a cpca archive is given.
+
+    Without ``archive`` the roster is built against the committed registry
+    (``data/reference/cities.csv``), so only repository files are read.
+    """
     if not areas_source.is_file():
         raise FileNotFoundError(
             f"pilot-area fact sheet not found: {areas_source} (pass --areas-source)"
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        if archive is None:
-            archive = fetch_cpca_archive(Path(tmp))
-        adcodes = read_adcodes(archive)
-    cities = build_cities(adcodes)
-    areas = build_pilot_areas(areas_source, cities)
+    from cbec.data.reference import load_cities
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    cities_path, areas_path = out_dir / "cities.csv", out_dir / "pilot_areas.csv"
-    write_csv(cities, cities_path)
-    write_csv(areas, areas_path)
-    return cities_path, areas_path
+    written = []
+    if archive is not None:
+        cities = build_cities(read_adcodes(archive))
+        write_csv(cities, out_dir / "cities.csv")
+        written.append(out_dir / "cities.csv")
+    else:
+        cities = load_cities(DEFAULT_OUT)
+    areas = build_pilot_areas(areas_source, cities)
+    write_csv(areas, out_dir / "pilot_areas.csv")
+    written.append(out_dir / "pilot_areas.csv")
+    return written
+
+
+def check(archive: Path | None, areas_source: Path) -> list[str]:
+    """Rebuild into a temporary folder; return the committed tables that differ."""
+    with tempfile.TemporaryDirectory() as tmp:
+        built = build(Path(tmp), archive, areas_source)
+        return [p.name for p in built if not filecmp.cmp(p, DEFAULT_OUT / p.name, shallow=False)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -672,7 +677,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cpca-archive",
         type=Path,
         default=None,
-        help="cpca 0.5.5 wheel or sdist (default: pip download into a temp dir)",
+        help="cpca 0.5.5 wheel or sdist from PyPI; rebuilds cities.csv too (default: keep it)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temporary folder and report whether the committed tables match",
     )
     parser.add_argument(
         "--areas-source",
@@ -684,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
     )
     args = parser.parse_args(argv)  # fmt: skip
+    if args.check:
+        differ = check(args.cpca_archive, args.areas_source)
+        print("reference tables up to date" if not differ else f"differ: {', '.join(differ)}")
+        return 1 if differ else 0
     paths = build(args.out, args.cpca_archive, args.areas_source)
     for p in paths:
         print(f"wrote {p} ({sum(1 for _ in p.open(encoding='utf-8')) - 1} rows)")

@@ -42,9 +42,9 @@ from cbec.book.runner import (
     download_line,
     find_notebooks,
     insert_download_line,
-    output_dir,
     planned_outputs,
 )
+from cbec.outputs.publish import output_dir
 from cbec.spec import Spec
 
 #: An exception name followed by a colon, as a traceback's last line prints it.
@@ -533,7 +533,8 @@ def test_banner_names_the_data() -> None:
     twin = banner_text(Spec(seed=7, fast=True))
     assert twin.startswith("Built on the SYNTHETIC twin (seed 7, fast mode)")
     real = banner_text(Spec(profile="real", data_dir="/data/<mine>"), skipped=["02_b"])
-    assert "real panel at /data/&lt;mine&gt;" in real and "SYNTHETIC" not in real
+    assert "real yearbook panel (data fingerprint" in real and "SYNTHETIC" not in real
+    assert "/data/" not in real  # stamps show the data fingerprint, never a local path
     assert real.endswith("Partial build: not executed: 02_b.")
 
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from _pairdata import make_pair_panel
 from scipy import stats
 
 from cbec.estimators.fe import VCOV_TYPES, FEIndex, demean, fit_twfe, se_table
+from cbec.testing.pairdata import make_pair_panel
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 import pytest
-from _esdata import make_es_panel
 from scipy import stats
 
 from cbec.estimators.eventstudy import (
@@ -25,7 +24,9 @@ from cbec.estimators.eventstudy import (
     sup_t_critical,
     wald_test,
 )
+from cbec.estimators.fe import pyfixest_quiet
 from cbec.outputs.figures import plot_event_study
+from cbec.testing.esdata import make_es_panel
 
 
 @pytest.fixture(scope="module")
@@ -189,12 +190,13 @@ def test_pretest_matches_pyfixest_wald(staggered: pd.DataFrame) -> None:
     res = fit_event_study(staggered, n_sim=500)
     dummies, labels = event_time_dummies(staggered)
     data = pd.concat([staggered.reset_index(drop=True), dummies], axis=1)
-    fit = pf.feols(
-        "syn ~ " + " + ".join(labels) + " | pair_id + year",
-        data=data,
-        vcov={"CRV1": "cluster_city"},
-        demeaner=pf.MapDemeaner(fixef_tol=1e-10),
-    )
+    with pyfixest_quiet():  # pyfixest called directly: the independent check
+        fit = pf.feols(
+            "syn ~ " + " + ".join(labels) + " | pair_id + year",
+            data=data,
+            vcov={"CRV1": "cluster_city"},
+            demeaner=pf.MapDemeaner(fixef_tol=1e-10),
+        )
     pre = [i for i, lab in enumerate(labels) if lab.startswith("ev_m")]
     r = np.zeros((len(pre), len(labels)))
     r[np.arange(len(pre)), pre] = 1.0
@@ -246,7 +248,7 @@ def test_add_truth_by_hand() -> None:
 
 
 def test_truth_recovered_with_homogeneous_effects(staggered: pd.DataFrame) -> None:
-    res = add_truth(fit_event_study(staggered), staggered)
+    res = add_truth(fit_event_study(staggered, window=(-5, 4)), staggered)
     t = res.table.set_index("event_time")
     np.testing.assert_allclose(t.loc[[-5, -4, -3, -2, -1], "truth"], 0.0)
     assert t.loc[0, "truth"] == pytest.approx(0.5)
@@ -295,3 +297,26 @@ def test_plot_has_labels_band_and_truth(staggered: pd.DataFrame) -> None:
     assert out is fig2
     assert not any("True effect" in t.get_text() for t in ax2.get_legend().get_texts())
     plt.close(fig2)
+
+
+def test_defaults_and_cluster_names_come_from_spec(one_cohort: pd.DataFrame) -> None:
+    from cbec.estimators.fe import FitResult, fit_twfe
+    from cbec.spec import Spec
+
+    res = fit_event_study(one_cohort, n_sim=200)
+    assert res.window == Spec().event_window == (-5, 3)
+    assert res.cluster == Spec().cluster == "pilot_city"
+    assert res.alpha == pytest.approx(1 - Spec().confidence_level)
+    assert isinstance(res.fit, FitResult) and res.fit.vcov_type == "pilot_city"
+    other = fit_event_study(one_cohort, n_sim=200, spec=Spec(event_window=(-4, 2), cluster="pair"))
+    assert other.window == (-4, 2) and other.cluster == "pair"
+    assert other.n_clusters == one_cohort["pair_id"].nunique()
+    # the event study's pair-clustered SE of a one-term window equals fit_twfe's
+    post = one_cohort.assign(post=(one_cohort["event_time"] >= 0).astype(float))
+    es = fit_event_study(post, window=(-1, 0), ref=-1, cluster="twoway", n_sim=200)
+    tw = fit_twfe(post, y="syn", treat="post", vcov="twoway")
+    t = es.table.set_index("event_time")
+    assert t.loc[0, "coef"] == pytest.approx(tw.coef["post"], abs=1e-10)
+    assert t.loc[0, "se"] == pytest.approx(tw.se["post"], rel=1e-8)
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        fit_event_study(one_cohort, cluster="cluster_city", n_sim=200)

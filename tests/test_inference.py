@@ -15,10 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from _pairdata import make_pair_panel
 
 from cbec.estimators.fe import demean, fit_twfe
-from cbec.estimators.variance import clip_psd, dyadic_vcov
 from cbec.estimators.placebo import (
     draw_pseudo_pilots,
     permutation_p_value,
@@ -27,6 +25,8 @@ from cbec.estimators.placebo import (
     placebo_naive,
     pseudo_did,
 )
+from cbec.estimators.variance import clip_psd, dyadic_vcov
+from cbec.testing.pairdata import make_pair_panel
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cbec"
 LAYERS: dict[str, int] = {
     "spec": 0,
     "audit": 0,
+    "testing": 0,
     "data": 1,
     "text": 1,
     "study": 2,

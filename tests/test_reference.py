@@ -30,13 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "build_reference.py"
 
 
-def _fact_sheet() -> Path | None:
-    """The team's pilot-area fact sheet, beside the repository or via CBEC_REAL_DATA."""
-    options = [REPO.parent / "shared" / "data" / "reference" / "pilot_areas_by_batch.csv"]
-    real = os.environ.get("CBEC_REAL_DATA")
-    if real:
-        options.insert(0, Path(real).parent / "reference" / "pilot_areas_by_batch.csv")
-    return next((p for p in options if p.is_file()), None)
+def _fact_sheet() -> Path:
+    """Our pilot-area fact sheet, committed in the repository."""
+    return REPO / "data" / "reference" / "sources" / "pilot_areas_by_batch.csv"
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +72,7 @@ def test_roster_batch_sizes_match_document_titles(areas):
 
 
 def test_roster_matches_fact_sheet_computed_at_test_time(areas):
-    source = _fact_sheet()
-    if source is None:
-        pytest.skip("pilot_areas_by_batch.csv not beside the repository")
-    src = pd.read_csv(source, dtype=str, keep_default_na=False)
+    src = pd.read_csv(_fact_sheet(), dtype=str, keep_default_na=False)
     assert src.groupby("batch").size().rename(index=int).to_dict() == (
         areas.groupby("batch").size().to_dict()
     )
@@ -330,13 +323,15 @@ def test_paper254_audit_partitions_registry(paper, cities):
     assert tuple(audit.columns) == AUDIT_COLUMNS
     assert len(universe) + len(audit) == len(cities)
     assert not set(universe["city_id"]) & set(audit["city_id"])
-    assert (audit["source"] == "reference").all()
+    assert (audit["file"] == "reference").all() and (audit["stage"] == "universe").all()
     assert audit["year"].isna().all() and audit["variable"].isna().all()
-    assert (audit["reason"].str.len() > 10).all()
+    assert (audit["message"].str.len() > 10).all()
     haidong = audit[audit["city_id"] == 630200]
-    assert len(haidong) == 1 and "missing data" in haidong["reason"].item()
+    assert len(haidong) == 1 and "missing data" in haidong["message"].item()
+    assert haidong["reason"].item() == "paper_dropped_pilot"
     assert haidong["city"].item() == "Haidong"
-    assert audit["reason"].str.contains("by distance to the nearest pilot").sum() == 31
+    assert audit["message"].str.contains("by distance to the nearest pilot").sum() == 31
+    assert (audit["reason"] == "distance_cut").sum() == 31
 
 
 def test_paper254_pilot_columns(paper):
@@ -398,9 +393,10 @@ def test_available_filters_and_audits(cities):
     assert set(u["city_id"]) <= have
     full = ref.select_universe(Spec())[0]
     lost = set(full["city_id"]) - have
-    assert set(audit.loc[audit["reason"] == "no data in the user panel", "city_id"]) == lost
+    assert set(audit.loc[audit["reason"] == "no_data_in_panel", "city_id"]) == lost
     stranger = audit[audit["city_id"] == 999999]
-    assert stranger["reason"].item() == "not a prefecture-level unit in the registry"
+    assert stranger["message"].item() == "not a prefecture-level unit in the registry"
+    assert stranger["reason"].item() == "not_in_registry"
     assert len(u) + len(audit) == len(cities) + 1
     u_all, _ = ref.select_universe(Spec(universe="all"), available={371200, 330100})
     assert set(u_all["city_id"]) == {371200, 330100}
@@ -424,29 +420,49 @@ def test_codebook_documents_every_column():
 
 
 # ============================================================================ rebuild
-def test_rebuild_is_byte_identical(tmp_path):
-    source = _fact_sheet()
-    if source is None:
-        pytest.skip("pilot_areas_by_batch.csv not beside the repository")
-    cmd = [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--areas-source", str(source)]
+@pytest.mark.slow
+def test_roster_rebuilds_from_repository_files_only(tmp_path):
+    """No network, nothing outside the repository: the roster rebuilds byte-identically."""
+    cmd = [sys.executable, str(SCRIPT), "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pilot_areas.csv"]
+    committed = (REPO / "data" / "reference" / "pilot_areas.csv").read_bytes()
+    assert (tmp_path / "pilot_areas.csv").read_bytes() == committed
+
+
+def test_registry_rebuild_is_byte_identical(tmp_path):
+    """With the exact cpca 0.5.5 archive (env CBEC_CPCA_ARCHIVE) the registry rebuilds too."""
     archive = os.environ.get("CBEC_CPCA_ARCHIVE")
-    if archive:
-        cmd += ["--cpca-archive", archive]
-    else:
-        fetched = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "cpca==0.5.5", "--no-deps",
-             "--only-binary=:all:", "-d", str(tmp_path / "dl"), "--quiet"],
-            capture_output=True, timeout=120, check=False,
-        )  # fmt: skip
-        wheels = sorted((tmp_path / "dl").glob("cpca-0.5.5*"))
-        if fetched.returncode != 0 or not wheels:
-            pytest.skip("cpca 0.5.5 cannot be downloaded here")
-        cmd += ["--cpca-archive", str(wheels[0])]
+    if not archive:
+        pytest.skip("set CBEC_CPCA_ARCHIVE to cpca-0.5.5-py3-none-any.whl to rebuild cities.csv")
+    cmd = [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--cpca-archive", archive]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     for name in ("cities.csv", "pilot_areas.csv"):
         built = (tmp_path / name).read_bytes()
         committed = (REPO / "data" / "reference" / name).read_bytes()
         assert built == committed, name
+
+
+def test_one_source_of_pilot_dates_and_one_first_full_rule(areas):
+    """The twin and the analysis read pilot dates from the roster only; "first_full" keeps
+    a 1 January signing in its own year (the whole year is under the pilot)."""
+    from cbec.data import twin
+
+    assert not hasattr(twin, "BATCH_SIGNED") and not hasattr(twin, "batch_year")
+    dates = ref.designation_dates(areas, county_areas=False)
+    world = twin.world_cities().set_index("city_id")["designated"]
+    assert world.loc[dates["city_id"]].tolist() == dates["date"].tolist()
+    assert ref.treatment_year("2016-01-01", "first_full") == 2016
+    assert ref.treatment_year("2016-01-02", "first_full") == 2017
+    s = pd.Series(["2016-01-01", "2016-12-31", "2016-06-30", "2016-07-01"])
+    assert ref.treatment_year(s, "first_full").tolist() == [2016, 2017, 2017, 2017]
+    assert ref.treatment_year(s, "date_rule").tolist() == [2016, 2017, 2016, 2017]
+    assert ref.treatment_year(s, "approval").tolist() == [2016] * 4
+    u = pd.DataFrame(
+        {"city_id": [1, 2], "designated": pd.to_datetime(["2016-01-01", "2016-03-07"])}
+    )
+    got = twin.onset_years(u, twin.World(onset_rule="first_full")).tolist()
+    assert got == [2016, 2017]
 
 
 def test_row_order_of_inputs_does_not_matter(paper, cities, areas):

@@ -19,8 +19,13 @@ from cbec.outputs.report import (
     SYNTHETIC_BADGE,
     Table,
     apply_style,
+    format_number,
+    format_p,
+    humanise,
     regression_table,
+    significance_phrase,
     stamp,
+    star_legend,
     star_marks,
 )
 
@@ -96,7 +101,9 @@ def test_regression_table_cells(table: Table) -> None:
 
 def test_html_has_title_stars_notes(table: Table) -> None:
     out = table.to_html()
-    assert "<caption" in out and "Table 2. Baseline DID &amp; synchronization" in out
+    assert "Table 2. Baseline DID &amp; synchronization" in out
+    # the caption sits above the scrolling box, so a wide table never cuts it
+    assert out.index("Baseline DID") < out.index("overflow-x: auto") < out.index("<table")
     assert "0.042***" in out and "(0.010)" in out
     assert "Pair and year fixed effects." in out
     assert html_escape_free(STAMP) in out
@@ -130,7 +137,7 @@ def test_latex_escapes_specials() -> None:
     body = pd.DataFrame({"a_b": ["50%"], "c": ["$x$"]}, index=pd.Index(["r#1"], name="row"))
     tex = Table(title="A_b & {c}", body=body).to_latex()
     assert r"A\_b \& \{c\}" in tex
-    assert r"a\_b" in tex and r"50\%" in tex and r"\$x\$" in tex and r"r\#1" in tex
+    assert r"A b" in tex and r"50\%" in tex and r"\$x\$" in tex and r"r\#1" in tex
 
 
 def test_csv_round_trip(table: Table, tmp_path: Path) -> None:
@@ -160,7 +167,8 @@ def test_unlabelled_rows_have_no_stub_and_missing_cells_are_blank(tmp_path: Path
     t = Table(title="Event study", body=body)
     assert not t.shows_index
     tex = t.to_latex()
-    assert r"\begin{tabular}{ccc}" in tex and "0 &  &  \\\\" in tex
+    assert r"\begin{tabular}{ccl}" in tex and "0 &  &  \\\\" in tex
+    assert "Event time & Estimate & S" in tex and "-1 & 0.000 & a" in tex
     out = t.to_html()
     assert out.count("<td") == 6 and "nan" not in out and "NA" not in out
     back = pd.read_csv(t.to_csv(tmp_path / "e.csv"))
@@ -216,3 +224,132 @@ def test_stamp_and_synthetic_badge() -> None:
     assert fig.texts[0].get_text() == "second"
     fig.canvas.draw()
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ the formatter
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.0, "<0.001"), (0.00049, "<0.001"), (0.001, "0.001"), (0.0071, "0.007"), (0.5, "0.500")],
+)
+def test_p_values_print_like_a_paper(p: float, text: str) -> None:
+    assert format_p(p) == text
+    assert format_p(float("nan")) == "" and format_p(None) == ""
+
+
+def test_numbers_get_separators_and_three_decimals() -> None:
+    assert format_number(153230) == "153,230"
+    assert format_number(np.int64(30646)) == "30,646"
+    assert format_number(15323.0) == "15,323"  # a count stored as float
+    assert format_number(0.123456) == "0.123"
+    assert format_number(-0.0001) == "0.000"  # no "-0.000"
+    assert format_number(1234.5678) == "1,234.568"
+    assert format_number(2015, year=True) == "2015" and format_number(2015.0, year=True) == "2015"
+    assert format_number(True) == "Yes" and format_number(None) == "" and format_number("x") == "x"
+
+
+def test_humanise_uses_labels_then_words() -> None:
+    assert humanise("ci_low") == "95% CI, lower"
+    assert humanise("mean_treated_before") == "Mean, treated (before)"
+    assert humanise("n_treated") == "N treated"
+    assert humanise("first signed") == "First signed"
+    assert humanise("p-value") == "p-value"
+    assert humanise("already Nice") == "already Nice"
+    assert humanise("vcov", {"vcov": "Variance"}) == "Variance"
+
+
+def _event_table() -> Table:
+    body = pd.DataFrame(
+        {
+            "event_time": [-2, -1, 0, 1],
+            "coef": [0.01234, 0.0, 0.0512, 0.2],
+            "se": [0.01, np.nan, 0.02, 0.3],
+            "p": [0.2153, np.nan, 0.0071, 0.00002],
+            "n_obs": [1000, 2000.0, 153230, 5],
+        }
+    ).sort_values("event_time", ascending=False)  # an unnamed, unsorted integer index
+    return Table(
+        title="Event study",
+        body=body,
+        reference=("event_time", -1),
+        stars={"coef": "p"},
+        hide=["n_obs"],
+    )
+
+
+def test_formatter_cells_reference_stars_and_hidden_index() -> None:
+    t = _event_table()
+    assert not t.shows_index  # the shuffled integer index is not a stub column
+    cells = t.cells()
+    assert cells.columns.tolist() == ["Event time", "Estimate", "Std. error", "p-value"]
+    by_e = cells.set_index("Event time")
+    assert by_e.loc["-1"].tolist() == ["ref.", "", ""]
+    assert by_e.loc["0"].tolist() == ["0.051***", "0.020", "0.007"]
+    assert by_e.loc["1"].tolist() == ["0.200***", "0.300", "<0.001"]
+    assert by_e.loc["-2"].tolist() == ["0.012", "0.010", "0.215"]
+    assert any(star_legend() in n for n in t.notes)
+    md = t.to_markdown()
+    assert "n_obs" not in md and "Observations" not in md
+    assert "\\<0.001" in md and "0.051\\*\\*\\*" in md
+
+
+def test_stars_agree_with_the_prose_on_a_grid() -> None:
+    words = {3: "1%", 2: "5%", 1: "10%"}
+    for p in np.linspace(0, 1, 2001):
+        n = len(star_marks(p))
+        phrase = significance_phrase(float(p))
+        if n:
+            assert phrase == f"significant at the {words[n]} level", p
+        else:
+            assert phrase.startswith("not significant"), p
+    assert significance_phrase(0.007) == "significant at the 1% level"
+    assert significance_phrase(None) == "not tested"
+
+
+def test_text_left_numbers_centred_everywhere() -> None:
+    body = pd.DataFrame({"indicator": ["gdp", "wage"], "weight": [0.61234, 0.38766]})
+    t = Table(title="w", body=body.sort_values("weight"))
+    assert t.to_markdown().splitlines()[1] == "|:---|:---:|"
+    assert r"\begin{tabular}{lc}" in t.to_latex()
+    out = t.to_html()
+    assert "text-align: left" in out.split("<td")[1] and "text-align: center" in out.split("<td")[2]
+    assert "0.612" in out and "0.61234" not in out
+
+
+def test_csv_keeps_data_at_full_precision(tmp_path: Path) -> None:
+    t = _event_table()
+    back = pd.read_csv(t.to_csv(tmp_path / "e.csv"))
+    assert back.columns.tolist() == ["event_time", "coef", "se", "p", "n_obs"]
+    assert back["p"].iloc[0] == pytest.approx(0.00002)  # the ordering and values of the body
+
+
+def test_formatter_rejects_unknown_columns() -> None:
+    body = pd.DataFrame({"coef": [1.0]})
+    with pytest.raises(ValueError, match="columns"):
+        Table(title="t", body=body, stars={"coef": "p"})
+    with pytest.raises(ValueError, match="columns"):
+        Table(title="t", body=body, reference=("event_time", -1))
+
+
+def test_event_tables_get_ref_and_stars_without_asking() -> None:
+    """Existing callers pass only a frame: the normalised period and the stars come anyway."""
+    body = pd.DataFrame(
+        {
+            "event_time": [-2, -1, 0],
+            "coef": [0.05, 0.0, 0.2],
+            "se": [0.1, 0.0, 0.05],
+            "p": [0.6, np.nan, 0.0004],
+            "truth": [0.01, 0.1, 0.3],
+        }
+    )
+    t = Table(title="es", body=body)
+    rows = t.cells().set_index("Event time")
+    assert rows.loc["-1"].tolist() == ["ref.", "", "", "0.100"]  # the truth stays
+    assert rows.loc["0", "Estimate"] == "0.200***" and rows.loc["-2", "Estimate"] == "0.050"
+    assert any(star_legend() in n for n in t.notes)
+    plain = Table(title="es", body=body, stars={})
+    assert plain.cells().set_index("Event time").loc["0", "Estimate"] == "0.200"
+    # a genuine zero estimate with a standard error is not the reference period
+    body2 = body.assign(se=[0.1, 0.02, 0.05])
+    assert Table(title="es", body=body2).cells()["Estimate"].tolist()[1] == "0.000"

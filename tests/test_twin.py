@@ -1,7 +1,7 @@
 """Tests of the synthetic twin (cbec.data.twin).
 
-The universe here is a stand-in built in the test (random cities with the columns of
-:func:`cbec.data.reference.select_universe`), so the twin is tested on its own. Tie scores,
+The cities here are a stand-in built in the test (random cities with the columns of
+:func:`cbec.data.twin.world_cities`), so the twin is tested on its own. Tie scores,
 designation years and exposures are recomputed in the tests from the panel and
 :mod:`cbec.data.geo`, independently of the twin's internals.
 """
@@ -14,21 +14,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cbec.data import reference
 from cbec.data.geo import city_mass, gravity_tie, haversine_km
 from cbec.data.panel import VARIABLES, CityPanel
 from cbec.data.twin import (
     BUILDUP,
     EFFECT,
     HETEROGENEITY,
+    POLICY_TOOLS,
     REQUIRED_COLUMNS,
-    batch_year,
+    World,
     buildup,
-    designation_years,
+    onset_years,
     simulate_twin,
+    world_cities,
 )
 from cbec.spec import NINE_INDICATORS, Spec
 
 APPROVAL = {1: 2015, 2: 2016, 3: 2018, 4: 2019, 5: 2020, 6: 2022, 7: 2022}
+#: Signing dates of the batches, typed from the State Council documents (not read from the
+#: reference tables, so the test is independent of them).
+SIGNED = {
+    1: "2015-03-07",
+    2: "2016-01-12",
+    3: "2018-07-24",
+    4: "2019-12-15",
+    5: "2020-04-27",
+    6: "2022-02-08",
+    7: "2022-11-14",
+}
 
 
 def make_universe(n: int = 60, n_pilot: int = 12, n_later: int = 8, seed: int = 1) -> pd.DataFrame:
@@ -54,6 +68,8 @@ def make_universe(n: int = 60, n_pilot: int = 12, n_later: int = 8, seed: int = 
         treat[k] = APPROVAL[b]
     for k in range(n_pilot, n_pilot + n_later):
         later[k] = (5, 5, 5, 5, 5, 6, 7, 7)[(k - n_pilot) % 8]
+    either = [b if not pd.isna(b) else lb for b, lb in zip(batch, later, strict=True)]
+    designated = pd.to_datetime([SIGNED[int(b)] if not pd.isna(b) else None for b in either])
     return pd.DataFrame(
         {
             "city_id": 100100 + 100 * np.arange(n),
@@ -65,6 +81,7 @@ def make_universe(n: int = 60, n_pilot: int = 12, n_later: int = 8, seed: int = 
             "batch": batch,
             "treat_year": treat,
             "later_batch": later,
+            "designated": designated,
         }
     )
 
@@ -76,14 +93,15 @@ def universe() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def panels(universe: pd.DataFrame) -> dict[str, CityPanel]:
-    return {s: simulate_twin(Spec(scenario=s), universe) for s in ("radiation", "siphon", "none")}
+    scenarios = ("radiation", "siphon", "growing", "no_spillover", "none")
+    return {s: simulate_twin(World(scenario=s), universe) for s in scenarios}
 
 
 def wide(frame: pd.DataFrame, var: str) -> pd.DataFrame:
     return frame.pivot(index="city_id", columns="year", values=var)
 
 
-def onset_years(universe: pd.DataFrame, last: int = 2021) -> dict[int, int]:
+def onset_years_of(universe: pd.DataFrame, last: int = 2021) -> dict[int, int]:
     """Designation years inside the simulation, computed from the approval table."""
     out = {}
     for _, r in universe.iterrows():
@@ -108,11 +126,11 @@ def tie_matrix(panel: CityPanel, universe: pd.DataFrame, year: int = 2010) -> pd
 
 # ---------------------------------------------------------------------------- basics
 def test_deterministic_given_seed(universe: pd.DataFrame) -> None:
-    a = simulate_twin(Spec(), universe)
-    b = simulate_twin(Spec(), universe)
+    a = simulate_twin(World(), universe)
+    b = simulate_twin(World(), universe)
     pd.testing.assert_frame_equal(a.data, b.data)
     pd.testing.assert_frame_equal(a.counterfactual, b.counterfactual)
-    c = simulate_twin(Spec(seed=7), universe)
+    c = simulate_twin(World(seed=7), universe)
     assert not np.allclose(a.data["gdp_growth"], c.data["gdp_growth"])
     assert not np.allclose(a.counterfactual["fdi_pc"], c.counterfactual["fdi_pc"])
 
@@ -132,7 +150,7 @@ def test_shape_and_every_variable(panels: dict[str, CityPanel], universe: pd.Dat
 
 
 def test_spec_years_are_respected(universe: pd.DataFrame) -> None:
-    p = simulate_twin(Spec(sim_first_year=2008, sim_last_year=2020, first_year=2010), universe)
+    p = simulate_twin(World(sim_first_year=2008, sim_last_year=2020), universe)
     assert sorted(p.data["year"].unique()) == list(range(2008, 2021))
 
 
@@ -177,7 +195,7 @@ def test_indicators_correlate_through_development(panels: dict[str, CityPanel]) 
 
 
 def test_east_richer_than_west(universe: pd.DataFrame) -> None:
-    p = simulate_twin(Spec(scenario="none"), make_universe(n=200, n_pilot=12, seed=3))
+    p = simulate_twin(World(scenario="none"), make_universe(n=200, n_pilot=12, seed=3))
     x = p.data.query("year == 2015").merge(make_universe(n=200, n_pilot=12, seed=3))
     med = x.groupby("region4")["gdp_pc"].median()
     assert med["east"] > med["central"] > med["west"]
@@ -185,7 +203,7 @@ def test_east_richer_than_west(universe: pd.DataFrame) -> None:
 
 def test_municipality_is_largest() -> None:
     u = make_universe(n=120, seed=5)
-    p = simulate_twin(Spec(scenario="none"), u)
+    p = simulate_twin(World(scenario="none"), u)
     pop = p.data.query("year == 2015").set_index("city_id")["pop"]
     muni = u.loc[u["admin_rank"] == 4, "city_id"].iloc[0]
     assert pop.loc[muni] > pop.quantile(0.9)
@@ -220,7 +238,7 @@ def test_identical_before_first_designation(panels: dict[str, CityPanel]) -> Non
 def test_untied_cities_unchanged(panels: dict[str, CityPanel], universe: pd.DataFrame) -> None:
     f = tie_matrix(panels["none"], universe)
     cutoff = np.nanmedian(f.to_numpy()[np.triu_indices(len(f), 1)])
-    onset = onset_years(universe)
+    onset = onset_years_of(universe)
     pilots = list(onset)
     strong = (f.loc[:, pilots] > cutoff).any(axis=1)
     untied = [c for c in f.index if not strong.loc[c] and c not in onset]
@@ -242,7 +260,7 @@ def _pair_gap(p: CityPanel, universe: pd.DataFrame, var: str, frame: str) -> flo
     """Mean |x_pilot - x_partner| over strong pilot-partner pairs, full build-up to 2019."""
     f = tie_matrix(p, universe)
     q75 = np.nanquantile(f.to_numpy()[np.triu_indices(len(f), 1)], 0.75)
-    onset = onset_years(universe, last=2019)
+    onset = onset_years_of(universe, last=2019)
     x = wide(getattr(p, frame), var)
     gaps = []
     for pil, t0 in onset.items():
@@ -269,7 +287,7 @@ def test_siphon_drains_partners_and_lifts_pilots(
     panels: dict[str, CityPanel], universe: pd.DataFrame
 ) -> None:
     p = panels["siphon"]
-    onset = onset_years(universe, last=2019)
+    onset = onset_years_of(universe, last=2019)
     ex = p.meta["exposure"].query("year >= 2017 and year <= 2019")
     partners = ex[(ex["exposure"] > 0) & ~ex["city_id"].isin(list(onset))]
     g = p.data.set_index(["city_id", "year"])["gdp_growth"]
@@ -284,7 +302,7 @@ def test_siphon_drains_partners_and_lifts_pilots(
 def test_inst_innov_spreads_under_radiation(
     panels: dict[str, CityPanel], universe: pd.DataFrame
 ) -> None:
-    onset = onset_years(universe)
+    onset = onset_years_of(universe)
     f = tie_matrix(panels["none"], universe)
     cutoff = np.nanmedian(f.to_numpy()[np.triu_indices(len(f), 1)])
     early = [c for c, t in onset.items() if t <= 2016]
@@ -313,7 +331,7 @@ def test_misallocation_gap_closes_under_radiation(
         p, universe, "misallocation", "counterfactual"
     )
     s = panels["siphon"]
-    onset = onset_years(universe)
+    onset = onset_years_of(universe)
     partners = s.meta["exposure"].query("year == 2019 and exposure > 0")["city_id"]
     partners = [c for c in partners if c not in onset]
     m, m0 = wide(s.data, "misallocation"), wide(s.counterfactual, "misallocation")
@@ -325,7 +343,8 @@ def test_buildup_of_pilot_weight(panels: dict[str, CityPanel], universe: pd.Data
     ex = panels["radiation"].meta["exposure"].set_index(["city_id", "year"])
     hz = universe.loc[universe["treat_year"] == 2015, "city_id"].iloc[0]
     got = ex.loc[hz, "pilot_weight"].loc[2014:2018].to_numpy()
-    th = EFFECT["theta_P"]
+    tools = panels["radiation"].meta["policy_tools"].set_index("city_id")
+    th = EFFECT["theta_P"] * tools.loc[hz, "strength"]  # theta_P s_p
     np.testing.assert_allclose(got, [0, th * BUILDUP[0], th * BUILDUP[1], th, th])
 
 
@@ -342,11 +361,11 @@ def test_heterogeneity_loadings(panels: dict[str, CityPanel], universe: pd.DataF
 
 def test_meta_records_truth(panels: dict[str, CityPanel], universe: pd.DataFrame) -> None:
     m = panels["siphon"].meta
-    assert m["scenario"] == "siphon" and m["seed"] == Spec().seed
+    assert m["scenario"] == "siphon" and m["seed"] == World().seed
     assert isinstance(m["description"], str) and "siphon" in m["description"]
     assert m["effect"]["theta_P"] == EFFECT["theta_P"]
     assert sum(m["mechanism_shares"].values()) == pytest.approx(1.0)
-    assert m["onset"] == onset_years(universe)
+    assert m["onset"] == onset_years_of(universe)
     w = m["weights"]
     assert {"pilot_id", "partner_id", "omega", "nu", "tie_pct"} <= set(w.columns)
     assert (w["tie_pct"] > 0.5).all()
@@ -355,33 +374,25 @@ def test_meta_records_truth(panels: dict[str, CityPanel], universe: pd.DataFrame
 
 # ---------------------------------------------------------------------------- timing
 def test_designation_years() -> None:
-    assert batch_year(4, "approval") == 2019
-    assert batch_year(4, "first_full") == 2020
-    assert batch_year(4, "date_rule") == 2020  # signed 15 December
-    assert batch_year(5, "date_rule") == 2020  # signed 27 April
-    assert batch_year(3, "date_rule") == 2019  # signed 24 July
     u = make_universe(n=20, n_pilot=9, n_later=8)
+    got = onset_years(u, World())
+    want = pd.Series(onset_years_of(u, last=9999)).reindex(u["city_id"]).to_numpy()
+    np.testing.assert_array_equal(got.to_numpy(dtype=float, na_value=np.nan), want)
+    # the world's rule is applied to the real dates; another rule is another world
+    ff = onset_years(u, World(onset_rule="first_full"))
     b4 = u["batch"].eq(4).fillna(False).to_numpy(dtype=bool)
-    l5 = u["later_batch"].eq(5).fillna(False).to_numpy(dtype=bool)
-    l7 = u["later_batch"].eq(7).fillna(False).to_numpy(dtype=bool)
-    assert b4.sum() == 3 and l5.sum() == 5 and l7.sum() == 2
-    # a batch-4 pilot outside the window under first_full still becomes treated in 2020
-    u.loc[b4, "treat_year"] = pd.NA
-    got = designation_years(u, Spec(treat_year_rule="first_full"))
-    assert got[b4].eq(2020).all()
-    assert got[l5].eq(2021).all()
-    assert got[l7].eq(2023).all()
-    # treat_year, where given, wins over the batch table
-    assert got[u["batch"].eq(1).fillna(False).to_numpy(dtype=bool)].eq(2015).all()
-    ever = (u["pilot"] | u["later_batch"].notna()).to_numpy(dtype=bool)
-    assert got[ever].notna().all()
-    assert got[~ever].isna().all()
-    with pytest.raises(ValueError, match="batch"):
-        batch_year(9, "approval")
+    assert ff[b4].eq(2020).all() and got[b4].eq(2019).all()
+    # a signing on 1 January: its year is already a full year under the pilot
+    jan1 = u.assign(designated=pd.to_datetime(["2016-01-01"] * len(u)))
+    assert onset_years(jan1, World(onset_rule="first_full")).eq(2016).all()
+    assert onset_years(jan1.assign(designated=pd.Timestamp("2016-01-02")),
+                       World(onset_rule="first_full")).eq(2017).all()  # fmt: skip
+    with pytest.raises(ValueError, match="onset_rule"):
+        World(onset_rule="whenever")
 
 
 def test_later_batches_are_treated_inside_simulation(universe: pd.DataFrame) -> None:
-    p = simulate_twin(Spec(), universe)
+    p = simulate_twin(World(), universe)
     b5 = universe.loc[universe["later_batch"] == 5, "city_id"].tolist()
     b7 = universe.loc[universe["later_batch"] == 7, "city_id"].tolist()
     assert all(p.meta["onset"][c] == 2020 for c in b5)
@@ -404,7 +415,7 @@ def test_later_batches_are_treated_inside_simulation(universe: pd.DataFrame) -> 
 )
 def test_bad_universe_is_refused(universe: pd.DataFrame, change, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        simulate_twin(Spec(), change(universe.copy()))
+        simulate_twin(World(), change(universe.copy()))
 
 
 def test_required_columns_listed() -> None:
@@ -413,51 +424,161 @@ def test_required_columns_listed() -> None:
 
 def test_fast_enough_for_the_full_universe() -> None:
     u = make_universe(n=340, n_pilot=60, n_later=46, seed=11)
-    simulate_twin(Spec(), u)  # warm-up (imports, caches)
+    simulate_twin(World(), u)  # warm-up (imports, caches)
     t0 = time.perf_counter()
-    p = simulate_twin(Spec(), u)
+    p = simulate_twin(World(), u)
     elapsed = time.perf_counter() - t0
     assert len(p.data) == 340 * 17
     assert elapsed < 1.0, f"simulate_twin took {elapsed:.2f} s"
 
 
 def test_effect_overrides(universe: pd.DataFrame) -> None:
-    base = simulate_twin(Spec(), universe)
+    base = simulate_twin(World(), universe)
     zero = {"theta_P": 0.0, "theta_J": 0.0, "delta_R": 0.0}
-    p0 = simulate_twin(Spec(), universe, effect=zero)
+    p0 = simulate_twin(World(effect=zero), universe)
     pd.testing.assert_frame_equal(p0.counterfactual, base.counterfactual)
     # with no growth effect the growth-driven variables equal the counterfactual
     for v in ("gdp_growth", "gdp_pc", "fdi_pc", "wage"):
         np.testing.assert_array_equal(p0.data[v], p0.counterfactual[v])
     assert p0.meta["effect"]["theta_P"] == 0.0 and base.meta["effect"] == EFFECT
     # a stronger pull narrows the pilot-partner growth gap further
-    strong = simulate_twin(Spec(), universe, effect={"theta_P": 0.9, "theta_J": 0.6})
+    strong = simulate_twin(World(effect={"theta_P": 0.9, "theta_J": 0.6}), universe)
     assert _pair_gap(strong, universe, "gdp_growth", "data") < _pair_gap(
         base, universe, "gdp_growth", "data"
     )
     with pytest.raises(ValueError, match="unknown effect"):
-        simulate_twin(Spec(), universe, effect={"beta": 1.0})
+        simulate_twin(World(effect={"beta": 1.0}), universe)
     with pytest.raises(ValueError, match="theta_P"):
-        simulate_twin(Spec(), universe, effect={"theta_P": 1.5})
+        simulate_twin(World(effect={"theta_P": 1.5}), universe)
 
 
 def test_row_order_of_universe_does_not_matter(universe: pd.DataFrame) -> None:
-    a = simulate_twin(Spec(scenario="siphon"), universe)
-    b = simulate_twin(Spec(scenario="siphon"), universe.sample(frac=1.0, random_state=3))
+    a = simulate_twin(World(scenario="siphon"), universe)
+    b = simulate_twin(World(scenario="siphon"), universe.sample(frac=1.0, random_state=3))
     pd.testing.assert_frame_equal(a.data, b.data)
     pd.testing.assert_frame_equal(a.counterfactual, b.counterfactual)
 
 
-def test_runs_on_the_reference_universe() -> None:
-    reference = pytest.importorskip("cbec.data.reference")
-    try:
-        uni, _ = reference.select_universe(Spec())
-    except (FileNotFoundError, NotImplementedError) as err:  # registry not shipped yet
-        pytest.skip(f"reference universe unavailable: {err}")
-    p = simulate_twin(Spec(), uni)
-    assert len(p.data) == len(uni) * 17 and p.data.notna().all().all()
+def test_runs_on_the_registry_world() -> None:
+    cities = world_cities()
+    p = simulate_twin(World())
+    assert len(p.data) == len(cities) * 17 and p.data.notna().all().all()
+    assert set(p.data["city_id"]) == set(cities["city_id"])
+    uni, _ = reference.select_universe(Spec())
     pilots = uni.loc[uni["pilot"], "city_id"]
-    assert all(p.meta["onset"][c] <= 2019 for c in pilots)
+    # every analysis pilot is a world pilot, designated in its approval year
+    assert all(
+        p.meta["onset"][c] == ty
+        for c, ty in zip(pilots, uni.loc[uni["pilot"], "treat_year"], strict=True)
+    )
     later5 = uni.loc[uni["later_batch"].eq(5).fillna(False).to_numpy(dtype=bool), "city_id"]
-    assert all(p.meta["onset"][c] == 2020 for c in later5)
+    assert len(later5) and all(p.meta["onset"][c] == 2020 for c in later5)
     assert 8.0 <= p.data["gdp_growth"].mean() <= 11.5
+    # county-level areas do not designate their prefecture in the default world
+    jinhua = 330700  # holds Yiwu (batch 3, 2018); itself a pilot from batch 6 (2022)
+    assert jinhua not in p.meta["onset"]
+    assert cities.set_index("city_id").loc[jinhua, "batch"] == 6
+    assert World(county_areas=True).cities().set_index("city_id").loc[jinhua, "batch"] == 3
+
+
+# ---------------------------------------------------------------------------- the world
+def _analysis_values() -> list[tuple[str, object]]:
+    """Every declared alternative of every analysis field, plus the other analysis fields."""
+    out = [(k, v) for k, alts in Spec.alternatives().items() for v in alts]
+    out += [
+        ("first_year", 2011),
+        ("last_year", 2018),
+        ("universe", "all"),
+        ("last_batch", 3),
+        ("tie_base_year", 2012),
+        ("event_window", (-4, 2)),
+        ("confidence_level", 0.9),
+        ("fast", True),
+    ]
+    assert not {k for k, _ in out} & set(Spec.WORLD_FIELDS)
+    return out
+
+
+@pytest.mark.slow
+def test_no_analysis_field_moves_the_world() -> None:
+    from cbec.study.pipeline import load_city_panel
+
+    base = load_city_panel(Spec())
+    for name, value in _analysis_values():
+        spec = Spec().replace(**{name: value})
+        assert World.from_spec(spec) == World(), name
+        p = load_city_panel(spec)
+        pd.testing.assert_frame_equal(p.data, base.data, obj=f"data under {name}={value!r}")
+        pd.testing.assert_frame_equal(
+            p.counterfactual, base.counterfactual, obj=f"counterfactual under {name}={value!r}"
+        )
+
+
+def test_world_fields_do_move_the_world() -> None:
+    base = World.from_spec(Spec())
+    for name, value in (("seed", 7), ("scenario", "siphon"), ("sim_last_year", 2020)):
+        assert World.from_spec(Spec().replace(**{name: value})) != base, name
+    assert World(effect={"theta_P": 0.3}) == World(effect=(("theta_P", 0.3),))
+    with pytest.raises(ValueError, match="unknown effect"):
+        World(effect={"beta": 1.0})
+    with pytest.raises(ValueError, match="tie base year"):
+        World(tie_base_year=2004)
+
+
+def test_no_spillover_leaves_non_pilots_untouched(
+    panels: dict[str, CityPanel], universe: pd.DataFrame
+) -> None:
+    p = panels["no_spillover"]
+    onset = p.meta["onset"]
+    non = ~p.data["city_id"].isin(list(onset)).to_numpy()
+    pd.testing.assert_frame_equal(
+        p.data[non].reset_index(drop=True), p.counterfactual[non].reset_index(drop=True)
+    )
+    # the pilots do move, exactly as under radiation's pilot side
+    moved = (p.data["gdp_growth"] - p.counterfactual["gdp_growth"]).abs()
+    assert moved[~non].max() > 0.1
+    assert (p.meta["exposure"]["partner_weight"] == 0).all()
+
+
+def test_growing_effect_keeps_growing(panels: dict[str, CityPanel]) -> None:
+    np.testing.assert_allclose(
+        buildup(np.arange(-1, 5), growing=True), [0, 1 / 3, 2 / 3, 1, 4 / 3, 5 / 3]
+    )
+    g = panels["growing"].meta["exposure"].set_index(["city_id", "year"])["pilot_weight"]
+    r = panels["radiation"].meta["exposure"].set_index(["city_id", "year"])["pilot_weight"]
+    first = min(panels["growing"].meta["onset"].values())
+    pid = next(c for c, t in panels["growing"].meta["onset"].items() if t == first)
+    # radiation levels off two years after designation; growing keeps rising (up to A <= 1)
+    assert r.loc[(pid, first + 3)] == pytest.approx(r.loc[(pid, first + 2)])
+    assert g.loc[(pid, first + 3)] > g.loc[(pid, first + 2)] or g.loc[(pid, first + 3)] == 1.0
+    # before designation the two worlds agree
+    pre = panels["growing"].data["year"] < first
+    pd.testing.assert_frame_equal(
+        panels["growing"].data[pre], panels["radiation"].data[pre], check_exact=True
+    )
+
+
+def test_policy_tools_set_the_pilot_strength(panels: dict[str, CityPanel]) -> None:
+    t = panels["radiation"].meta["policy_tools"]
+    assert list(t.columns) == ["city_id", *POLICY_TOOLS, "strength"]
+    assert set(t["city_id"]) == set(panels["radiation"].meta["onset"])
+    z = t[list(POLICY_TOOLS)]
+    np.testing.assert_allclose(z.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z.std(ddof=0), 1.0)
+    beta = np.array([EFFECT[f"tool_{k}"] for k in POLICY_TOOLS])
+    np.testing.assert_allclose(t["strength"], np.maximum(0.0, 1.0 + z.to_numpy() @ beta))
+    # the strength scales the pilot-side weight: A_pt / (theta_P B) recovers s_p
+    ex = panels["radiation"].meta["exposure"].set_index(["city_id", "year"])["pilot_weight"]
+    onset = panels["radiation"].meta["onset"]
+    for _, row in t.head(5).iterrows():
+        c = int(row["city_id"])
+        y = onset[c] + 2
+        if y <= 2021 and ex.loc[(c, y)] > 0:
+            assert ex.loc[(c, y)] == pytest.approx(min(1.0, EFFECT["theta_P"] * row["strength"]))
+    # a tool with coefficient zero does not matter; one with a coefficient does
+    u = make_universe()
+    same = simulate_twin(World(effect={"tool_demand": 0.0}), u)
+    pd.testing.assert_frame_equal(same.data, panels["radiation"].data)
+    other = simulate_twin(World(effect={"tool_supply": 0.0}), u)
+    assert not np.allclose(other.data["gdp_growth"], panels["radiation"].data["gdp_growth"])
+    pd.testing.assert_frame_equal(other.counterfactual, panels["radiation"].counterfactual)

@@ -1,6 +1,6 @@
 """Tests of cbec.data.yearbook: reading, matching, deriving and auditing a yearbook panel.
 
-Synthetic cases use the messy files of ``tests/_messy.py`` (every expected number is
+Synthetic cases use the messy files of ``cbec/testing/messy.py`` (every expected number is
 computed here from the literal rows). Real-data tests (marker ``real``) read the folder
 ``$CBEC_REAL_DATA/city_panel_gp`` and are skipped when it is absent.
 """
@@ -11,13 +11,13 @@ import math
 import os
 from pathlib import Path
 
-import _messy
 import numpy as np
 import pandas as pd
 import pytest
 
 from cbec.data import yearbook as yb
 from cbec.data.panel import AUDIT_COLUMNS, VARIABLES
+from cbec.testing import messy as _messy
 
 CITIES = _messy.stand_in_cities()
 
@@ -129,15 +129,15 @@ def test_read_gbk_csv_exact_values(tmp_path):
     audit = t.attrs["audit"]
     assert list(audit.columns) == list(AUDIT_COLUMNS)
     assert audit["reason"].tolist() == ["title_row", "note_row", "note_row", "not_a_number"]
-    assert "row 12" in audit.source.iloc[1] and "数据来源" in audit.source.iloc[1]
-    assert "row 13" in audit.source.iloc[2] and "公众号" in audit.source.iloc[2]
+    assert "row 12" in audit.message.iloc[1] and "数据来源" in audit.message.iloc[1]
+    assert "row 13" in audit.message.iloc[2] and "公众号" in audit.message.iloc[2]
 
 
 def test_not_a_number_message_names_file_row_column(tmp_path):
     path = _messy.write_gbk_csv(tmp_path)
     expected = f"{_messy.GBK_NAME}, row 8, column '常住人口（万人）': value 'abc' is not a number"
     audit = yb.read_table(path).attrs["audit"]
-    assert audit.loc[audit.reason == "not_a_number", "source"].tolist() == [expected]
+    assert audit.loc[audit.reason == "not_a_number", "message"].tolist() == [expected]
     with pytest.raises(yb.YearbookError) as err:
         yb.read_table(path, strict=True)
     assert str(err.value) == expected
@@ -162,7 +162,7 @@ def test_read_xlsx_title_blank_rows_codes_and_units(tmp_path):
     units = {c["target"]: c["unit"] for c in info["columns"]}
     assert units["loans"].startswith("万元 -> 亿元")
     a = t.attrs["audit"]
-    reasons = dict(zip(a.source, a.reason, strict=True))
+    reasons = dict(zip(a.message, a.reason, strict=True))
     assert (
         reasons[f"{_messy.XLSX_NAME} (sheet '数据'), row 6, column 'H': 注:贷款含外币"]
         == "note_cell"
@@ -175,7 +175,11 @@ def test_read_xlsx_title_blank_rows_codes_and_units(tmp_path):
     )
     assert sorted(a.reason) == sorted(
         ["title_row", "note_row", "note_cell", "excel_error", "sheet_skipped"]
+        + ["missing_marker"] * 10  # the empty value cells of rows 6-9
     )
+    blank = a[a.reason == "missing_marker"]
+    assert set(blank["value"]) == {"(empty cell)"}
+    assert sorted(set(blank["row"])) == [6, 7, 8, 9]
 
 
 def test_read_wide_table_years_as_columns(tmp_path):
@@ -212,7 +216,7 @@ def test_wide_table_with_an_indicator_column(tmp_path):
     assert pop.to_dict() == {2010: 870.04, 2011: 875.0}
     a = t.attrs["audit"]
     assert a.reason.tolist() == ["column_not_used"]
-    assert "建成区面积" in a.source.iloc[0]
+    assert "建成区面积" in a.message.iloc[0]
 
 
 def test_rows_without_year_or_city(tmp_path):
@@ -224,8 +228,8 @@ def test_rows_without_year_or_city(tmp_path):
     )
     a = yb.read_table(tmp_path / "k.csv").attrs["audit"]
     assert a.reason.tolist() == ["bad_year", "missing_city"]
-    assert a.source.iloc[0].startswith("k.csv, row 2, column '年份': year '2010x' is not a year")
-    assert a.source.iloc[1].startswith("k.csv, row 3: no city name or code")
+    assert a.message.iloc[0].startswith("k.csv, row 2, column '年份': year '2010x' is not a year")
+    assert a.message.iloc[1].startswith("k.csv, row 3: no city name or code")
     with pytest.raises(yb.YearbookError, match=r"^k\.csv, row 2, column '年份': year '2010x'"):
         yb.read_table(tmp_path / "k.csv", strict=True)
 
@@ -416,14 +420,15 @@ def test_messy_folder_audit(messy):
         "unmatched_city": 1,
         "not_prefecture_in_year": 1,
         "conflict_between_files": 1,
+        "missing_marker": 10,  # empty value cells of 金融与外资.xlsx rows 6-9
     }
     unmatched = a[a.reason == "unmatched_city"].iloc[0]
-    assert unmatched.city == "火星市" and f"{_messy.GBK_NAME}, row 9" in unmatched.source
+    assert unmatched.city == "火星市" and f"{_messy.GBK_NAME}, row 9" in unmatched.message
     chaohu = a[a.reason == "not_prefecture_in_year"].iloc[0]
     assert (chaohu.city, chaohu.year) == ("巢湖", 2012)
     conflict = a[a.reason == "conflict_between_files"].iloc[0]
     assert (conflict.city_id, conflict.year, conflict.variable) == (330100, 2010, "gdp_nominal")
-    assert "5000 not used; kept 5949.17" in conflict.source
+    assert "5000 not used; kept 5949.17" in conflict.message
     # cell-level rows get their city code after matching (row 6 had only a county code)
     err = a[a.reason == "excel_error"].iloc[0]
     assert err.city_id == 330100
@@ -618,9 +623,9 @@ def test_duplicates_within_a_file(tmp_path):
     p = yb.load_yearbook(tmp_path, cities=CITIES, cache=False)
     a = p.audit
     assert a.reason.tolist() == ["duplicate_row", "duplicate_conflict"]
-    assert "row 3 repeat(s) row 2" in a.source.iloc[0]
+    assert "row 3 repeat(s) row 2" in a.message.iloc[0]
     assert (a.variable.iloc[1], a.year.iloc[1]) == ("gdp_nominal", 2011)
-    assert "row 4: 7000; row 5: 7500" in a.source.iloc[1]
+    assert "row 4: 7000; row 5: 7500" in a.message.iloc[1]
     assert math.isnan(_row(p, 330100, 2011).gdp_nominal)
     assert _row(p, 330100, 2011)["pop"] == 875  # the agreeing variable is kept
     with pytest.raises(yb.YearbookError, match="gdp_nominal of city 330100 in 2011 differs"):
@@ -644,7 +649,7 @@ def test_out_of_range_code_name_mismatch_and_years(tmp_path):
     assert set(a.index) == {"out_of_range", "code_name_mismatch"}
     oor = p.audit[p.audit.reason == "out_of_range"]
     assert sorted(oor.variable) == ["pop", "service_share"]
-    assert "r.csv, row 2, column '常住人口(万人)': value -5" in " ".join(oor.source)
+    assert "r.csv, row 2, column '常住人口(万人)': value -5" in " ".join(oor.message)
     assert _row(p, 420600, 2011)["pop"] == 551  # the name wins over the code
     assert math.isnan(_row(p, 420600, 2011).service_share)
     q = yb.load_yearbook(tmp_path, cities=CITIES, cache=False, years=(2011, 2012))

@@ -176,6 +176,10 @@ class InvalidOptions(BookError):
     """The options name something that does not exist (a notebook, a data folder)."""
 
 
+class BuildLocked(BookError):
+    """Another build holds the build folder's lock (see :func:`build_lock`)."""
+
+
 class NotebookFailed(BookError):
     """A chapter notebook raised while papermill executed it.
 
@@ -220,9 +224,10 @@ class NotebookFailed(BookError):
     def message(self) -> str:
         """Notebook, cell and exception in a few lines."""
         first = next((ln for ln in self.source.splitlines() if ln.strip()), "")
+        evalue = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", self.evalue)
         lines = [
             f"notebook {self.notebook} failed in cell {self.cell} (In [{self.exec_count}]): "
-            f"{self.ename}: {self.evalue}",
+            f"{self.ename}: {evalue}",
             f"  cell starts: {first[:100]}",
         ]
         if self.executed_copy is not None:
@@ -250,6 +255,13 @@ class BuildOptions:
         Root of the book sources (the repository by default).
     html
         Build the HTML (``book``) or only execute the notebooks (``run``).
+    overrides
+        Other ``Spec`` fields for every notebook, ``"scenario=siphon cluster=dyadic"``
+        (``make book SET="..."``); validated by :meth:`Spec.parse_overrides` and injected as
+        the papermill parameter ``overrides`` (empty: not injected).
+    lock_wait
+        Seconds to wait for another build's lock on ``build_dir`` before giving up
+        (:func:`build_lock`); 0 stops at once.
     """
 
     spec: Spec
@@ -257,16 +269,21 @@ class BuildOptions:
     only: tuple[str, ...] | None = None
     source_dir: Path = REPO_ROOT
     html: bool = True
+    overrides: str = ""
+    lock_wait: float = 0.0
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The papermill parameters injected into every notebook."""
-        return {
+        params: dict[str, Any] = {
             "profile": self.spec.profile,
             "data_dir": self.spec.data_dir,
             "seed": self.spec.seed,
             "fast": self.spec.fast,
         }
+        if self.overrides.strip():
+            params["overrides"] = self.overrides.strip()
+        return params
 
 
 def banner_text(spec: Spec, skipped: Sequence[str] = (), when: datetime | None = None) -> str:
@@ -289,8 +306,11 @@ def banner_text(spec: Spec, skipped: Sequence[str] = (), when: datetime | None =
             "every number here is simulated, not the paper's data."
         )
     else:
+        from cbec.spec import data_fingerprint
+
         text = (
-            f"Built on the real panel at {spec.data_dir} (seed {spec.seed}{mode}) "
+            f"Built on a real yearbook panel (data fingerprint "
+            f"{data_fingerprint(str(spec.data_dir))[:12]}, seed {spec.seed}{mode}) "
             f"on {when:%Y-%m-%d}."
         )
     if skipped:
@@ -427,6 +447,9 @@ def _write_stage_config(stage: Path, banner: str) -> None:
     config_path = stage / "_config.yml"
     config = _load_yaml(config_path) or {}
     config.setdefault("html", {})["announcement"] = banner
+    from cbec.book.pages import repository_settings
+
+    repository_settings(config, REPO_ROOT)  # buttons only when a repository URL is known
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     excluded = list(config.get("exclude_patterns") or [])
     config["exclude_patterns"] = [*excluded, f"notebooks/{DOWNLOADS_DIR}"]
@@ -582,7 +605,9 @@ def download_copies(nb: Any) -> tuple[Any, str]:
     -------
     notebook : nbformat.NotebookNode
         The notebook as the page shows it: the cell papermill injected is removed (the
-        parameters stay recorded in the notebook metadata), outputs are kept.
+        parameters stay recorded in the notebook metadata), outputs are kept, and the MyST
+        markup of its markdown cells is plain Markdown with the glued values filled in
+        (:func:`cbec.book.plain.plain_notebook`), so that plain JupyterLab renders it.
     text : str
         The same notebook in jupytext's MyST Markdown format (:data:`TEXT_FORMAT`): no
         outputs, and without papermill's per-cell timings (:data:`EXECUTION_METADATA`).
@@ -593,6 +618,10 @@ def download_copies(nb: Any) -> tuple[Any, str]:
 
     shown = copy.deepcopy(nb)
     shown.cells = [c for c in shown.cells if INJECTED_TAG not in c.metadata.get("tags", [])]
+    from cbec.book.plain import plain_notebook
+
+    # plain JupyterLab shows MyST raw: glued values filled in, directives as plain Markdown
+    shown = plain_notebook(shown)
     plain = copy.deepcopy(shown)
     for cell in plain.cells:
         for key in EXECUTION_METADATA:
@@ -802,9 +831,56 @@ def _replace_dir(new: Path, dest: Path) -> None:
 
 # ------------------------------------------------------------------------------ runner
 
+#: Lock file inside the build folder held for the whole build (:func:`build_lock`).
+LOCK_NAME = ".build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path, wait: float = 0.0, poll: float = 0.5) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` for a whole build.
+
+    A second build into the same folder waits up to ``wait`` seconds, then raises
+    :class:`BuildLocked` naming the process that holds it; so two builds never publish into
+    the same folder at once and the book is never a mix of two runs. The lock is an
+    ``fcntl.flock`` on ``<build_dir>/.build.lock``: the system releases it when the holder
+    exits, even after a crash, so a stale lock file never blocks a build.
+    """
+    import fcntl
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / LOCK_NAME
+    fh = path.open("a+")
+    deadline = time.monotonic() + max(wait, 0.0)
+    try:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
+                    raise BuildLocked(
+                        f"another build (pid {holder}) is using the build folder "
+                        f"{build_dir.name}/; wait for it to finish, pass --wait SECONDS, "
+                        "or use another --build-dir"
+                    ) from None
+                time.sleep(poll)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
 
 def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) -> Path:
     """Execute the notebooks and (for ``book``) build the HTML; publish only on success.
+
+    The whole build holds the build folder's lock (:func:`build_lock`; a concurrent build
+    waits ``options.lock_wait`` seconds, then raises :class:`BuildLocked`). A good build
+    removes the ``failed/`` folder a previous failed build left.
 
     Parameters
     ----------
@@ -838,12 +914,14 @@ def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) ->
     every = find_notebooks(source_dir / "notebooks")
     selected = find_notebooks(source_dir / "notebooks", options.only)
     build_dir.mkdir(parents=True, exist_ok=True)
+    lock = contextlib.ExitStack()  # released in the finally below
+    lock.enter_context(build_lock(build_dir, options.lock_wait))
 
     stage = build_dir / f".stage-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
     ok = False
     try:
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
         _copy_sources(source_dir, stage)
         outputs = stage / "outputs"
         outputs.mkdir()
@@ -898,7 +976,10 @@ def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) ->
                 staged = stage / "notebooks" / nb.name
                 pages[staged] = staged.read_bytes()
                 add_downloads(staged)
-            _write_stage_config(stage, banner_text(spec, not_executed))
+            banner = banner_text(spec, not_executed)
+            if options.overrides.strip():
+                banner += " Changed choices: " + html.escape(options.overrides.strip()) + "."
+            _write_stage_config(stage, banner)
             strict = not not_executed
             say("html ... " if strict else "html (partial build: warnings not fatal) ... ")
             t0 = time.perf_counter()
@@ -927,10 +1008,12 @@ def run_book(options: BuildOptions, log: Callable[[str], None] | None = None) ->
     finally:
         if ok:
             shutil.rmtree(stage, ignore_errors=True)
+            shutil.rmtree(build_dir / "failed", ignore_errors=True)  # stale failed stage
         elif stage.exists():
             failed = build_dir / "failed"
             shutil.rmtree(failed, ignore_errors=True)
             os.replace(stage, failed)
+        lock.close()
 
     total = time.perf_counter() - t_start
     if options.html:

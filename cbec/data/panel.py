@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from cbec import audit as _audit
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -70,13 +72,13 @@ VARIABLES: dict[str, Variable] = {
 #: Columns every CityPanel frame has, whatever its source.
 KEY_COLUMNS: tuple[str, ...] = ("city_id", "year")
 
-#: Columns of every audit table.
-AUDIT_COLUMNS: tuple[str, ...] = ("city_id", "city", "year", "variable", "reason", "source")
+#: Columns of every audit table (one schema for every producer: :data:`cbec.audit.COLUMNS`).
+AUDIT_COLUMNS: tuple[str, ...] = _audit.COLUMNS
 
 
 def empty_audit() -> pd.DataFrame:
-    """An audit table with no rows and the standard columns."""
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in AUDIT_COLUMNS})
+    """An audit table with no rows and the standard columns (:func:`cbec.audit.empty`)."""
+    return _audit.empty()
 
 
 @dataclass

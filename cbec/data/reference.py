@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cbec import audit as _audit_mod
 from cbec.data.geo import haversine_km
-from cbec.data.panel import AUDIT_COLUMNS
 
 if TYPE_CHECKING:
     from cbec.spec import Spec
@@ -307,20 +307,45 @@ def pilot_cities(
         raise ValueError(
             f"pilot_cities: pilot areas point to city_id not in the registry: {unknown}"
         )
-    df = areas.assign(_date=_effective_dates(areas))
-    if spec.county_pilot_rule == "drop":
-        df = df[~df["area_type"].isin(SUB_PREFECTURE_TYPES)]
-    df = df.sort_values(["city_id", "batch", "_date", "area_zh"], kind="stable")
-    grouped = df.groupby("city_id", sort=True)
-    out = grouped.agg(
-        batch=("batch", "first"), signed=("signed", "first"), _date=("_date", "first")
-    )
-    out["areas"] = grouped["area_zh"].agg("; ".join)
-    out = out.reset_index()
-    out["treat_year"] = treatment_year(out["_date"], spec.treat_year_rule).astype("int64")
-    out["batch"] = out["batch"].astype("int64")
+    out = designation_dates(areas, county_areas=spec.county_pilot_rule == "map_to_prefecture")
+    out["treat_year"] = treatment_year(out["date"], spec.treat_year_rule).astype("int64")
     out["in_window_batch"] = out["batch"] <= spec.last_batch
     return out[["city_id", "batch", "signed", "treat_year", "areas", "in_window_batch"]]
+
+
+def designation_dates(areas: pd.DataFrame | None = None, *, county_areas: bool) -> pd.DataFrame:
+    """Earliest designation of every prefecture-level unit that is a pilot in any batch 1-7.
+
+    The one source of pilot dates: the twin's world (:class:`cbec.data.twin.World`) and the
+    analysis (:func:`pilot_cities`) both read them here.
+
+    Parameters
+    ----------
+    areas
+        The roster; default :func:`load_pilot_areas`.
+    county_areas
+        Whether a county-level area (Yiwu, Hunchun, Suifenhe, the Xiong'an New Area) makes
+        the prefecture holding it a pilot.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit, sorted by ``city_id``: ``city_id`` and ``batch`` (int64, the
+        earliest batch), ``signed`` (datetime64; NaT for batch 6, whose signing day is
+        unknown), ``date`` (the signing date, or the first posting where the signing day is
+        unknown: 8 February 2022 for batch 6) and ``areas`` (area names joined by "; ").
+    """
+    areas = load_pilot_areas() if areas is None else areas
+    df = areas.assign(date=_effective_dates(areas))
+    if not county_areas:
+        df = df[~df["area_type"].isin(SUB_PREFECTURE_TYPES)]
+    df = df.sort_values(["city_id", "batch", "date", "area_zh"], kind="stable")
+    grouped = df.groupby("city_id", sort=True)
+    out = grouped.agg(batch=("batch", "first"), signed=("signed", "first"), date=("date", "first"))
+    out["areas"] = grouped["area_zh"].agg("; ".join)
+    out = out.reset_index()
+    out["batch"] = out["batch"].astype("int64")
+    return out[["city_id", "batch", "signed", "date", "areas"]]
 
 
 # ============================================================================== universes
@@ -491,19 +516,39 @@ def paper254_candidates(
     return out[["city_id", "role", "nearest_pilot_km", "distance_rank", "reason"]]
 
 
+#: Reason code (:data:`cbec.audit.REASONS`) of each universe reason text, by its opening words.
+_REASON_CODES: tuple[tuple[str, str], ...] = (
+    ("level ", "not_prefecture_city"),
+    ("prefecture-level city only from", "not_city_throughout"),
+    ("a prefecture-level unit only", "not_unit_throughout"),
+    ("pilot of batch", "paper_dropped_pilot"),
+    ("control candidate ranked", "distance_cut"),
+    ("no data in the user panel", "no_data_in_panel"),
+    ("not a prefecture-level unit in the registry", "not_in_registry"),
+)
+
+
+def _reason_code(text: str) -> str:
+    for start, code in _REASON_CODES:
+        if str(text).startswith(start):
+            return code
+    raise ValueError(f"universe reason without a code: {text!r}")
+
+
 def _audit(cities: pd.DataFrame, ids: pd.Series, reasons: pd.Series) -> pd.DataFrame:
     names = cities.set_index("city_id")["name_pinyin"]
-    return pd.DataFrame(
+    texts = [str(r) for r in reasons.to_numpy()]
+    out = pd.DataFrame(
         {
+            "stage": "universe",
+            "reason": [_reason_code(t) for t in texts],
             "city_id": ids.to_numpy(),
             "city": ids.map(names).fillna("").to_numpy(),
-            "year": pd.NA,
-            "variable": pd.NA,
-            "reason": reasons.to_numpy(),
-            "source": _AUDIT_SOURCE,
-        },
-        columns=list(AUDIT_COLUMNS),
+            "file": _AUDIT_SOURCE,
+            "message": texts,
+        }
     )
+    return _audit_mod.concat([out])
 
 
 def select_universe(
@@ -537,8 +582,8 @@ def select_universe(
         and ``later_batch`` (Int64: the batch when the city becomes a pilot only after
         ``spec.last_batch``; else NA). Sorted by ``city_id``.
     audit : pandas.DataFrame
-        Columns :data:`cbec.data.panel.AUDIT_COLUMNS`, one row per excluded unit, ``year`` and
-        ``variable`` NA, ``source`` "reference".
+        Columns :data:`cbec.audit.COLUMNS`, one row per excluded unit (stage "universe", a reason
+        code, the readable text in ``message``, ``file`` "reference").
 
     Notes
     -----
@@ -626,6 +671,7 @@ __all__ = [
     "TREAT_YEAR_RULES",
     "UNIT_YEARS",
     "city_names",
+    "designation_dates",
     "load_cities",
     "load_pilot_areas",
     "paper254_candidates",

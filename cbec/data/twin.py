@@ -1,9 +1,17 @@
 r"""The synthetic twin: real cities, real pilot timing, simulated indicators, known effects.
 
-:func:`simulate_twin` takes the study's city universe (real administrative codes,
-coordinates, ranks, regions and pilot batches, from :func:`cbec.data.reference.select_universe`)
-and simulates every canonical variable of :data:`cbec.data.panel.VARIABLES` for every city and
-year ``spec.sim_first_year .. spec.sim_last_year``. It returns the factual panel and the
+The twin's world is apart from the analysis. A frozen :class:`World` holds everything the
+data-generating process uses (seed, scenario, simulated years, its own designation rule and
+tie base year, effect sizes); :func:`simulate_twin` reads nothing else, so no analysis choice
+of :class:`~cbec.spec.Spec` (treatment-year rule, tie base year or quantile, county rule,
+universe, window) changes a simulated number, and every robustness row of the book compares
+its estimate with one fixed truth. ``World.from_spec(spec)`` is the world of a Spec.
+
+:func:`simulate_twin` simulates every unit of the city registry (:func:`world_cities`: real
+administrative codes, coordinates, ranks, regions, and the real State Council signing dates
+of the pilot roster, the one source of pilot dates) and every canonical variable of
+:data:`cbec.data.panel.VARIABLES` for every year ``world.sim_first_year ..
+world.sim_last_year``; the study then keeps its universe's cities. It returns the factual panel and the
 counterfactual panel of the same world *without* the policy, both built from the same
 random shocks, so the true effect of the policy on any measure is "measure on the factual
 panel minus measure on the counterfactual panel".
@@ -63,10 +71,10 @@ human capital, financial development and information infrastructure are function
 *untreated* :math:`\tilde y^0`: the policy does not move them, so they are pre-determined
 moderators and valid controls.
 
-**Ties.** Gravity ties of :mod:`cbec.data.geo` in the base year ``spec.base_year`` (untreated
-values, identical in both worlds): :math:`F_{ij} = m_i m_j / D_{ij}^2`,
+**Ties.** Gravity ties of :mod:`cbec.data.geo` in the world's base year
+``world.tie_base_year`` (2010; untreated values, identical in both worlds): :math:`F_{ij} = m_i m_j / D_{ij}^2`,
 :math:`m = (\mathrm{pop}\cdot \mathrm{gdp} \cdot \mathrm{area} \cdot \mathrm{rank})^{1/4}`.
-With :math:`q_{ij}` the percentile of :math:`F_{ij}` among all pairs of the universe, a
+With :math:`q_{ij}` the percentile of :math:`F_{ij}` among all pairs of the world's cities, a
 tie at or below the median carries nothing and a stronger one carries
 
 .. math::
@@ -76,15 +84,33 @@ tie at or below the median carries nothing and a stronger one carries
 so the top decile of ties gets 0.5-1 and a tie at the 60th percentile 0.008.
 
 **Build-up.** :math:`B(k) = 0` for :math:`k < 0`, then 1/3, 2/3 in the designation year and
-the next, and 1 from the second year after designation on.
+the next, and 1 from the second year after designation on. Scenario ``"growing"``:
+:math:`B(k) = (k + 1)/3` for :math:`k \ge 0`, an effect that keeps growing with exposure.
+
+**Policy tools.** Every pilot :math:`p` designated inside the simulation has three
+policy-tool intensities :math:`z_{pk}`, :math:`k \in` :data:`POLICY_TOOLS` = (supply,
+environment, demand), drawn :math:`N(0, 1)` from the seed and standardised over those
+pilots, and a policy strength
+
+.. math::
+
+    s_p = \max\bigl(0,\; 1 + \beta_{\mathrm{supply}} z_{p,\mathrm{supply}}
+    + \beta_{\mathrm{environment}} z_{p,\mathrm{environment}}
+    + \beta_{\mathrm{demand}} z_{p,\mathrm{demand}}\bigr)
+
+with the known coefficients ``EFFECT["tool_supply"]`` = 0.25, ``EFFECT["tool_environment"]``
+= 0.10 and ``EFFECT["tool_demand"]`` = 0 (demand-side tools do nothing). Every policy term
+of pilot :math:`p` below uses :math:`s_p B(t - T_p)` in place of :math:`B(t - T_p)`, so the
+radiation effect of a pilot rises by :math:`\beta_k` (in proportion) per sd of tool
+:math:`k`. ``meta["policy_tools"]`` lists :math:`z_{pk}` and :math:`s_p` by city.
 
 **The policy** (factual growth :math:`g = g^0 + \Delta g`). Two sides, both using the
 partner's responsiveness :math:`h_j` (below).
 
-*Pilot side* -- the pilot's growth moves toward (radiation) or away from (siphon) its
-hinterland, the mean growth of its not-yet-designated partners weighted by
+*Pilot side* -- the pilot's growth moves toward (radiation, growing, no_spillover) or away
+from (siphon) its hinterland, the mean growth of its not-yet-designated partners weighted by
 :math:`\nu_{pjt} \propto \tilde\omega_{pj} h_j^2 \mathbf 1[T_j > t]`:
-:math:`A_{pt} = \theta_P B(t - T_p)`, :math:`H_{pt} = \sum_j \nu_{pjt} g^0_{jt}`.
+:math:`A_{pt} = \min(1, \theta_P B(t - T_p))`, :math:`H_{pt} = \sum_j \nu_{pjt} g^0_{jt}`.
 
 *Partner side* -- partner :math:`j` absorbs part of its pilots' growth:
 :math:`a_{jpt} = \theta_J\, h_j\, \omega_{jp}\, B(t - T_p)` with
@@ -103,6 +129,9 @@ tied partner gets most of it and no partner's weights sum above one), rows resca
     \Delta g_{jt} \mathrel{+}= -\textstyle\sum_p a_{jpt}(g^0_{pt} - g^0_{jt})
     - \delta_S X_{jt},
 
+``"growing"``: the radiation equations with the growing build-up; ``"no_spillover"``: the
+radiation equations with the partner side switched off (:math:`a = 0`, :math:`X = 0`), so
+only pilots move and cities of a control pair keep their counterfactual data exactly;
 and ``"none"``: :math:`\Delta g = 0` (the factual panel *is* the counterfactual). A pilot is
 also a partner of the other pilots (those pairs lie outside the paper's sample); all terms
 use untreated growth, so there is no feedback.
@@ -130,35 +159,41 @@ two named channels leave footprints proportional to the exposure:
   mean; under siphon it rises by the factor :math:`1 + \tfrac12 c_R (\pi_R/0.35)
   \min(1, X_{jt})` (:math:`c_R = 0.5`).
 
-**Size of the effect.** Measured on the default ``paper254`` universe (8 seeds), with an
+**Size of the effect.** Measured with the default analysis (the ``paper254`` universe, an
 entropy-weight index of the nine indicators over 2010-2019, population-sd z-scores, the
-Cerqueira-Martins index and above-median-tie pairs: the true ATT on treated pair-years
-(factual minus counterfactual, after designation) is about +0.14 sd of the outcome under
-radiation and -0.19 sd under siphon; on minus the absolute growth gap (Kalemli-Ozcan,
-Papaioannou & Peydro 2013) +0.35 and -0.46 sd. Control pairs move too (about +0.04 and
--0.04 sd: two partners of the same pilot move together), and the z-scores spread part of the
-post-designation change into the earlier years of the same pair, so a pair-and-year
-fixed-effects DID on the level index picks up only about a third of the ATT.
+Cerqueira-Martins index, above-median-tie pairs), averaged over 8 seeds (20230221 to
+20230228, one draw each): the true ATT on treated pair-years (factual minus
+counterfactual, after designation) is about +0.15 sd of the outcome under radiation and
+growing, +0.08 under no_spillover and -0.17 under siphon; on minus the absolute growth gap
+(Kalemli-Ozcan, Papaioannou & Peydro 2013) +0.37, +0.39, +0.19 and -0.41 sd. Control pairs
+move too (about +0.02 sd under radiation, 0.003 under no_spillover, where only the entropy
+weights of the index still differ between the two worlds), and the z-scores spread part of
+the post-designation change into the earlier years of the same pair, so a pair-and-year
+fixed-effects DID on the level index picks up about three quarters of the ATT under
+radiation (one tenth under siphon).
 
 Parameter values are in :data:`EFFECT`, :data:`HETEROGENEITY`, :data:`MECHANISM_SHARES` and
 :data:`MECHANISM_SCALE`; :attr:`CityPanel.meta` records them with the seed.
 
-Everything is deterministic given ``spec.seed``: one ``numpy.random.default_rng`` and all
+Everything is deterministic given ``world.seed``: one ``numpy.random.default_rng`` and all
 draws happen before the scenario is applied, so the counterfactual panel is the same under
 every scenario.
 
-Designation years: the universe's ``treat_year`` where present, otherwise the year of the
-city's ``batch`` (a pilot whose year falls outside the estimation window) or
-``later_batch`` under ``spec.treat_year_rule`` with the State Council signing dates of
-:data:`BATCH_SIGNED`; only years up to ``spec.sim_last_year`` matter. Batch-5 cities
-(approved April 2020) are therefore treated in the twin's 2020-2021, as in reality, and
-"never treated" is false after 2019.
+Designation years :math:`T_p`: :func:`cbec.data.reference.treatment_year` of the pilot's
+signing date (``data/reference/pilot_areas.csv`` via
+:func:`cbec.data.reference.designation_dates`; prefecture-level areas only unless
+``world.county_areas``) under the world's ``onset_rule`` (``"approval"``: the signing year);
+only years up to ``world.sim_last_year`` matter. Batch-5 cities (approved April 2020) are
+therefore treated in the twin's 2020-2021, as in reality, and "never treated" is false after
+2019. The analysis's ``Spec.treat_year_rule`` is the analyst's guess of :math:`T_p`; it
+does not move the world.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -166,25 +201,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from cbec.data import reference
 from cbec.data.geo import city_mass, gravity_tie, haversine_km
 from cbec.data.panel import VARIABLES, CityPanel, empty_audit
-from cbec.spec import Spec
+from cbec.spec import DEFAULT_SEED, SCENARIOS, Spec
 
 FloatArray = NDArray[np.float64]
 ArrayLikeInt = NDArray[np.int64] | int
-
-#: State Council approval of each pilot batch (国函〔2015〕44号, 〔2016〕17号, 〔2018〕93号,
-#: 〔2019〕137号, 〔2020〕47号, 〔2022〕8号 (signed January 2022, day not published: its
-#: first public posting, 8 February, is used, as in :mod:`cbec.data.reference`), 〔2022〕126号).
-BATCH_SIGNED: dict[int, dt.date] = {
-    1: dt.date(2015, 3, 7),
-    2: dt.date(2016, 1, 12),
-    3: dt.date(2018, 7, 24),
-    4: dt.date(2019, 12, 15),
-    5: dt.date(2020, 4, 27),
-    6: dt.date(2022, 2, 8),
-    7: dt.date(2022, 11, 14),
-}
 
 #: Years the national tables cover.
 TABLE_YEARS: tuple[int, int] = (2000, 2023)
@@ -238,7 +261,13 @@ EFFECT: dict[str, float] = {
     "delta_S": 1.0,  # siphon: drain of the partner's growth at exposure 1 (points)
     "delta_P": 1.0,  # siphon: the pilot's own gain once built up (points)
     "tie_cutoff_quantile": 0.5,  # ties at or below this quantile carry nothing
+    "tool_supply": 0.25,  # strength s_p per sd of the pilot's supply-side tool intensity
+    "tool_environment": 0.10,  # ... per sd of its environment-side tool intensity
+    "tool_demand": 0.0,  # ... per sd of its demand-side tool intensity (no effect)
 }
+
+#: The three policy-tool intensities of every pilot city (Rothwell & Zegveld's classes).
+POLICY_TOOLS: tuple[str, ...] = ("supply", "environment", "demand")
 
 #: Build-up B(k) in the designation year (k = 0) and the next (k = 1); 1 from k = 2 on.
 BUILDUP: tuple[float, ...] = (1.0 / 3.0, 2.0 / 3.0)
@@ -260,6 +289,8 @@ HETEROGENEITY: dict[str, float] = {
 MECHANISM_SHARES: dict[str, dict[str, float]] = {
     "radiation": {"inst_innov": 0.4, "misallocation": 0.35, "direct": 0.25},
     "siphon": {"inst_innov": 0.0, "misallocation": 0.6, "direct": 0.4},
+    "growing": {"inst_innov": 0.4, "misallocation": 0.35, "direct": 0.25},
+    "no_spillover": {"inst_innov": 0.4, "misallocation": 0.35, "direct": 0.25},
     "none": {"inst_innov": 0.0, "misallocation": 0.0, "direct": 0.0},
 }
 
@@ -274,17 +305,14 @@ MECHANISM_SCALE: dict[str, float] = {
     "base_innov_from": 2013,
 }
 
-#: Universe columns the twin reads.
+#: Columns of the city frame the twin reads (:func:`world_cities` builds it).
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "city_id",
     "region4",
     "admin_rank",
     "lon",
     "lat",
-    "pilot",
-    "batch",
-    "treat_year",
-    "later_batch",
+    "designated",
 )
 
 # Indicator noise: city effect sd and AR(1) (rho 0.7) stationary sd, in logs or logits.
@@ -307,35 +335,136 @@ _NORTHEAST_SLUMP: dict[int, float] = {2014: -1.5, 2015: -2.5, 2016: -2.5, 2017: 
 
 
 # --------------------------------------------------------------------------- helpers
-def batch_year(batch: int, rule: str) -> int:
-    """Designation year of a pilot batch under a treatment-year rule.
+def buildup(k: ArrayLikeInt, *, growing: bool = False) -> FloatArray:
+    """B(k): 0 before designation (k < 0), 1/3 and 2/3 in the first two years, then 1.
 
-    Parameters
-    ----------
-    batch
-        Pilot batch 1-7.
-    rule
-        ``"approval"`` (the signing year), ``"first_full"`` (the next calendar year) or
-        ``"date_rule"`` (the signing year if signed before 1 July, else the next year).
+    ``growing=True`` (scenario ``"growing"``): :math:`B(k) = (k + 1)/3` for every
+    :math:`k \\ge 0`, so the effect keeps growing with the years of exposure.
     """
-    if batch not in BATCH_SIGNED:
-        raise ValueError(f"unknown pilot batch {batch}; known batches {sorted(BATCH_SIGNED)}")
-    signed = BATCH_SIGNED[batch]
-    if rule == "approval":
-        return signed.year
-    if rule == "first_full":
-        return signed.year + 1
-    if rule == "date_rule":
-        return signed.year if signed.month < 7 else signed.year + 1
-    raise ValueError(f"unknown treat_year_rule {rule!r}")
-
-
-def buildup(k: ArrayLikeInt) -> FloatArray:
-    """B(k): 0 before designation (k < 0), 1/3 and 2/3 in the first two years, then 1."""
     k = np.asarray(k)
+    if growing:
+        return np.where(k >= 0, (k + 1.0) / 3.0, 0.0)
     out = np.where(k >= len(BUILDUP), 1.0, 0.0)
     for lag, val in enumerate(BUILDUP):
         out = np.where(k == lag, val, out)
+    return out
+
+
+# --------------------------------------------------------------------------- the world
+@dataclass(frozen=True)
+class World:
+    """Everything the twin's data-generating process uses, apart from the analysis.
+
+    No field of the analysis (:class:`~cbec.spec.Spec`'s treatment-year rule, tie base year,
+    tie quantile, county rule, universe, window, ...) reaches the simulation: the twin is
+    simulated for a ``World`` and the analysis then selects, times and filters. Build the
+    world of a Spec with :meth:`from_spec`.
+
+    Parameters
+    ----------
+    seed
+        Seed of every random draw of the world.
+    scenario
+        The true policy world (:data:`cbec.spec.SCENARIOS`): ``"radiation"``, ``"siphon"``,
+        ``"growing"`` (radiation whose effect keeps growing with the years of exposure),
+        ``"no_spillover"`` (radiation on the pilot side only: partners, hence control pairs,
+        are untouched) or ``"none"``.
+    sim_first_year, sim_last_year
+        Years simulated (2005-2021 by default, a run-in before the 2010-2019 window).
+    onset_rule
+        The world's fact of when the policy starts to act, applied to the real State Council
+        signing dates of ``data/reference/pilot_areas.csv``: ``"approval"`` (the signing
+        year, with the build-up :data:`BUILDUP`). Any rule of
+        :func:`cbec.data.reference.treatment_year` is accepted.
+    tie_base_year
+        Year whose (untreated) population and GDP make the spillover network's tie scores.
+    county_areas
+        Whether a county-level pilot area (Yiwu, Hunchun, Suifenhe, Xiong'an) designates
+        its prefecture in the world. Default ``False``: the prefecture stays untreated.
+    effect
+        Overrides of :data:`EFFECT` as ``(name, value)`` pairs (a dict is accepted), e.g.
+        ``World(effect={"theta_P": 0.3})`` for simulation studies that vary the truth.
+    """
+
+    seed: int = DEFAULT_SEED
+    scenario: str = "radiation"
+    sim_first_year: int = 2005
+    sim_last_year: int = 2021
+    onset_rule: str = "approval"
+    tie_base_year: int = 2010
+    county_areas: bool = False
+    effect: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        eff = self.effect
+        if isinstance(eff, Mapping):
+            eff = tuple(sorted((str(k), float(v)) for k, v in eff.items()))
+        else:
+            eff = tuple(sorted((str(k), float(v)) for k, v in eff))
+        object.__setattr__(self, "effect", eff)
+        _effect(dict(eff))  # validates names and ranges
+        problems = []
+        if self.scenario not in SCENARIOS:
+            problems.append(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        if self.onset_rule not in reference.TREAT_YEAR_RULES:
+            problems.append(
+                f"onset_rule must be one of {reference.TREAT_YEAR_RULES}, got {self.onset_rule!r}"
+            )
+        if self.sim_first_year < TABLE_YEARS[0] or self.sim_last_year > TABLE_YEARS[1]:
+            problems.append(
+                f"the twin covers {TABLE_YEARS[0]}-{TABLE_YEARS[1]}; got sim years "
+                f"{self.sim_first_year}-{self.sim_last_year}"
+            )
+        if self.sim_last_year - self.sim_first_year < 3:
+            problems.append("the twin needs at least four simulated years")
+        if not self.sim_first_year <= self.tie_base_year <= self.sim_last_year:
+            problems.append(f"tie base year {self.tie_base_year} is outside the simulated years")
+        if problems:
+            raise ValueError("invalid World: " + "; ".join(problems))
+
+    @classmethod
+    def from_spec(cls, spec: Spec, **changes: Any) -> World:
+        """The world of ``spec``: its world settings (:meth:`Spec.world_settings`) only."""
+        return cls(**{**spec.world_settings(), **changes})
+
+    def replace(self, **changes: Any) -> World:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def years(self) -> NDArray[np.int64]:
+        """Simulated years."""
+        return np.arange(self.sim_first_year, self.sim_last_year + 1)
+
+    def effects(self) -> dict[str, float]:
+        """:data:`EFFECT` with this world's overrides."""
+        return _effect(dict(self.effect))
+
+    def cities(self) -> pd.DataFrame:
+        """The world's cities: every unit of the registry with its designation date."""
+        return world_cities(self)
+
+
+def world_cities(world: World | None = None) -> pd.DataFrame:
+    """Every prefecture-level unit of the registry, with the date its policy was signed.
+
+    The twin simulates all 339 units of ``data/reference/cities.csv`` whatever the analysis
+    later selects, so its spillover network and its draws never depend on the study's
+    universe. Designation dates come from the pilot roster
+    (:func:`cbec.data.reference.designation_dates`), the one source of pilot dates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Registry columns plus ``designated`` (datetime64; NaT for a city never designated)
+        and ``batch`` (Int64), sorted by ``city_id``.
+    """
+    world = World() if world is None else world
+    cities = reference.load_cities()
+    dates = reference.designation_dates(county_areas=world.county_areas).set_index("city_id")
+    out = cities.copy()
+    out["designated"] = out["city_id"].map(dates["date"])
+    out["batch"] = out["city_id"].map(dates["batch"]).astype("Int64")
     return out
 
 
@@ -378,7 +507,7 @@ def _logistic(x: FloatArray) -> FloatArray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _check_universe(universe: pd.DataFrame, spec: Spec) -> None:
+def _check_cities(universe: pd.DataFrame) -> None:
     """Raise a clear error on anything the twin cannot use."""
     if not isinstance(universe, pd.DataFrame):
         raise TypeError(f"universe must be a pandas DataFrame, got {type(universe).__name__}")
@@ -412,55 +541,37 @@ def _check_universe(universe: pd.DataFrame, spec: Spec) -> None:
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{c} must be degrees inside China; city {ids.iloc[k]} has {v[k]}")
-    if universe["pilot"].isna().any():
-        raise ValueError("universe column 'pilot' has missing values")
+    try:
+        pd.to_datetime(universe["designated"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"column 'designated' must hold dates (NaT: never): {err}") from err
     same = universe[["lon", "lat"]].round(6).duplicated(keep=False).to_numpy()
     if same.any():
         raise ValueError(
             f"cities {ids[same].tolist()[:4]} share coordinates; gravity ties need distinct seats"
         )
-    if spec.sim_first_year < TABLE_YEARS[0] or spec.sim_last_year > TABLE_YEARS[1]:
-        raise ValueError(
-            f"the twin covers {TABLE_YEARS[0]}-{TABLE_YEARS[1]}; got sim years "
-            f"{spec.sim_first_year}-{spec.sim_last_year}"
-        )
-    if spec.sim_last_year - spec.sim_first_year < 3:
-        raise ValueError("the twin needs at least four simulated years")
-    if not spec.sim_first_year <= spec.base_year <= spec.sim_last_year:
-        raise ValueError(f"tie base year {spec.base_year} is outside the simulated years")
-    if spec.scenario not in MECHANISM_SHARES:
-        raise ValueError(f"unknown scenario {spec.scenario!r}")
 
 
-def designation_years(universe: pd.DataFrame, spec: Spec) -> pd.Series:
-    """Designation year of every city of the universe that is ever a pilot (batches 1-7).
+def onset_years(cities: pd.DataFrame, world: World) -> pd.Series:
+    """The world's designation year of every city (Int64; NA: never designated).
 
-    ``treat_year`` where present; otherwise the year of ``batch`` (for a pilot) or of
-    ``later_batch`` under ``spec.treat_year_rule``. Returns a nullable ``Int64`` Series
-    indexed like ``universe`` (NA for cities never designated).
+    :func:`cbec.data.reference.treatment_year` of the ``designated`` date under
+    ``world.onset_rule``; only years up to ``world.sim_last_year`` act in the simulation.
     """
-    treat = universe["treat_year"].astype("Int64")
-    batch = universe["batch"].astype("Int64")
-    later = universe["later_batch"].astype("Int64")
-    pilot = universe["pilot"].astype(bool)
-    out = treat.copy()
-    for idx in universe.index[treat.isna()]:
-        if pilot.loc[idx] and not pd.isna(batch.loc[idx]):
-            out.loc[idx] = batch_year(int(batch.loc[idx]), spec.treat_year_rule)
-        elif not pd.isna(later.loc[idx]):
-            out.loc[idx] = batch_year(int(later.loc[idx]), spec.treat_year_rule)
-    early = (out <= spec.sim_first_year).fillna(False).to_numpy(dtype=bool)
+    dates = pd.to_datetime(cities["designated"])
+    out = reference.treatment_year(dates, world.onset_rule).astype("Int64")
+    early = (out <= world.sim_first_year).fillna(False).to_numpy(dtype=bool)
     if early.any():
-        bad = universe.loc[early, "city_id"].tolist()[:5]
+        bad = cities.loc[early, "city_id"].tolist()[:5]
         raise ValueError(
-            f"designation years at or before the first simulated year {spec.sim_first_year} "
+            f"designation years at or before the first simulated year {world.sim_first_year} "
             f"(no untreated year to simulate) for cities {bad}"
         )
     return out
 
 
 # --------------------------------------------------------------------------- national paths
-def _national(spec: Spec) -> dict[str, Any]:
+def _national(spec: World) -> dict[str, Any]:
     years = np.arange(spec.sim_first_year, spec.sim_last_year + 1)
     all_years = np.arange(TABLE_YEARS[0], TABLE_YEARS[1] + 1)
     (x0, x1), (v0, v1) = LOCAL_PREMIUM
@@ -488,26 +599,19 @@ def _national(spec: Spec) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- main
-def simulate_twin(
-    spec: Spec, universe: pd.DataFrame, *, effect: Mapping[str, float] | None = None
-) -> CityPanel:
+def simulate_twin(world: World | None = None, cities: pd.DataFrame | None = None) -> CityPanel:
     """Simulate the synthetic twin panel and its no-policy counterfactual.
 
     Parameters
     ----------
-    spec
-        Uses ``seed``, ``scenario``, ``sim_first_year``, ``sim_last_year``,
-        ``treat_year_rule`` (designation year of pilots without ``treat_year``) and
-        ``base_year`` (year of the tie score).
-    universe
-        One row per city with columns ``city_id`` (int), ``region4``
-        (east/central/west/northeast), ``admin_rank`` (1-4), ``lon``, ``lat``, ``pilot``
-        (bool), ``batch``, ``treat_year`` and ``later_batch`` (nullable ints), as returned
-        by :func:`cbec.data.reference.select_universe`. Other columns are ignored.
-    effect
-        Overrides of :data:`EFFECT` (for simulation studies that vary the truth, e.g.
-        ``{"theta_P": 0.3}``); unknown keys are refused. The random draws do not depend on
-        it, so the counterfactual panel is the same whatever the effect sizes.
+    world
+        The data-generating process (:class:`World`; default ``World()``). Build the world
+        of a Spec with ``World.from_spec(spec)``; no analysis choice enters.
+    cities
+        One row per city with ``city_id`` (int), ``region4`` (east/central/west/northeast),
+        ``admin_rank`` (1-4), ``lon``, ``lat`` and ``designated`` (the date the city's pilot
+        policy was signed; NaT if never). Default :func:`world_cities`: every unit of the
+        registry with the roster's dates. Other columns are ignored.
 
     Returns
     -------
@@ -520,11 +624,17 @@ def simulate_twin(
         omega = partner-side weight, nu = pilot-side hinterland weight before masking
         designated cities, tie_pct = percentile of the tie), ``"h"`` (responsiveness by
         city), ``"exposure"`` (frame city_id, year, pilot_weight A, partner_weight E,
-        exposure X) and ``"tie_cutoff"`` (the median tie score).
+        exposure X), ``"policy_tools"`` (frame city_id, supply, environment, demand,
+        strength: the standardised tool intensities :math:`z_{pk}` and the strength
+        :math:`s_p` of every pilot designated inside the simulation) and ``"tie_cutoff"``
+        (the median tie score).
     """
-    _check_universe(universe, spec)
-    eff = _effect(effect)
-    # draws follow the sorted city codes, so the row order of the universe does not matter
+    world = World() if world is None else world
+    universe = world_cities(world) if cities is None else cities
+    _check_cities(universe)
+    spec = world  # the fields read below: seed, scenario, sim years, tie_base_year
+    eff = world.effects()
+    # draws follow the sorted city codes, so the row order of the cities does not matter
     u = universe.sort_values("city_id").reset_index(drop=True)
     rng = np.random.default_rng(spec.seed)
     nat = _national(spec)
@@ -569,6 +679,7 @@ def simulate_twin(
     fe = {k: sd * rng.standard_normal(n)[:, None] for k, (sd, _) in _NOISE.items()}
     ar = {k: _ar1(rng, (n, nt), _NOISE_RHO, sd) for k, (_, sd) in _NOISE.items()}
     u_innov = rng.random((n, nt))
+    tools_raw = rng.standard_normal((n, len(POLICY_TOOLS)))
 
     # ------------------------------------------------------------ untreated world
     lpop = np.clip(
@@ -601,7 +712,7 @@ def simulate_twin(
     mis0 = np.exp(np.log(0.3) - 0.3 * ytil_cf + fe["mis"] + ar["mis"])
 
     # ------------------------------------------------------------ ties (base year, untreated)
-    kb = spec.base_year - spec.sim_first_year
+    kb = spec.tie_base_year - spec.sim_first_year
     mass = city_mass(pop[:, kb], np.exp(y0[:, kb]) * pop[:, kb] / 1e4, land, rank)
     lon = u["lon"].to_numpy(dtype=float)
     lat = u["lat"].to_numpy(dtype=float)
@@ -618,10 +729,17 @@ def simulate_twin(
     w_tilde = w_tilde ** eff["gamma"]
     np.fill_diagonal(w_tilde, 0.0)
 
-    onset_s = designation_years(u, spec)
+    onset_s = onset_years(u, spec)
     never = spec.sim_last_year + 10**6
     onset = onset_s.fillna(never).to_numpy(dtype=np.int64)
     pil = np.flatnonzero(onset <= spec.sim_last_year)
+
+    # ------------------------------------------------------------ policy tools, strength s_p
+    z_tools = tools_raw[pil]
+    if pil.size > 1:
+        z_tools = (z_tools - z_tools.mean(axis=0)) / z_tools.std(axis=0)
+    beta = np.array([eff[f"tool_{k}"] for k in POLICY_TOOLS])
+    strength = np.maximum(0.0, 1.0 + z_tools @ beta)  # s_p, mean about 1
 
     # ------------------------------------------------------------ responsiveness h
     het = HETEROGENEITY
@@ -636,8 +754,10 @@ def simulate_twin(
 
     # ------------------------------------------------------------ policy
     scen = spec.scenario
-    b_pil = buildup(years[None, :] - onset[pil][:, None])  # P x T
-    b_own = buildup(years[None, :] - onset[:, None])  # N x T
+    growing = scen == "growing"
+    b_pil = buildup(years[None, :] - onset[pil][:, None], growing=growing)  # P x T
+    b_pil = b_pil * strength[:, None]  # s_p B(t - T_p)
+    b_own = buildup(years[None, :] - onset[:, None], growing=growing)  # N x T
     wj = w_tilde[:, pil]
     omega = wj / np.maximum(1.0, wj.sum(axis=1, keepdims=True))  # N x P
     a = eff["theta_J"] * (h[:, None] * omega)[:, :, None] * b_pil[None, :, :]  # N x P x T
@@ -650,11 +770,16 @@ def simulate_twin(
     nu_t = nu_raw[:, :, None] * notyet[None, :, :]  # P x N x T
     nu_t = nu_t / np.maximum(nu_t.sum(axis=1, keepdims=True), 1e-300)
     hinter = np.einsum("pjt,jt->pt", nu_t, g0)  # H_pt
-    a_pil = eff["theta_P"] * b_pil * (nu_t.sum(axis=1) > 0)  # A_pt
+    a_pil = np.minimum(1.0, eff["theta_P"] * b_pil) * (nu_t.sum(axis=1) > 0)  # A_pt
     pull = np.einsum("jpt,pt->jt", a, g0[pil]) - e_tot * g0  # sum_p a (g_p - g_j)
 
+    if scen == "no_spillover":  # the pilot side only: partners are untouched
+        a = np.zeros_like(a)
+        e_tot = np.zeros_like(e_tot)
+        x_exp = np.zeros_like(x_exp)
+        pull = np.zeros_like(pull)
     dg = np.zeros((n, nt))
-    if scen == "radiation":
+    if scen in ("radiation", "growing", "no_spillover"):
         dg += pull + eff["delta_R"] * x_exp
         dg[pil] += a_pil * (hinter - g0[pil])
     elif scen == "siphon":
@@ -675,7 +800,7 @@ def simulate_twin(
         lam1 = lam1 + ms["c_I"] * shares["inst_innov"] / 0.4 * x_exp
         c_r = ms["c_R"] * shares["misallocation"] / 0.35
         x1 = np.minimum(1.0, x_exp)
-        if scen == "radiation":
+        if scen != "siphon":
             mbar = np.einsum("jpt,pt->jt", a, mis0[pil]) / np.maximum(e_tot, 1e-300)
             mis1 = np.where(e_tot > 0, mis0 + min(c_r, 1.0) * x1 * (mbar - mis0), mis0)
         else:
@@ -728,13 +853,17 @@ def simulate_twin(
             "exposure": x_exp.ravel(),
         }
     )
-    meta: dict[str, Any] = true_parameters(spec, eff)
+    tools = pd.DataFrame(z_tools, columns=list(POLICY_TOOLS))
+    tools.insert(0, "city_id", ids[pil])
+    tools["strength"] = strength
+    meta: dict[str, Any] = true_parameters(world)
     meta.update(
         {
             "onset": {int(ids[k]): int(onset[k]) for k in pil},
             "weights": weights,
             "h": pd.Series(h, index=pd.Index(ids, name="city_id"), name="h"),
             "exposure": exposure,
+            "policy_tools": tools,
             "tie_cutoff": f_cut,
         }
     )
@@ -811,31 +940,45 @@ def _frame(
     return pd.DataFrame(cols)
 
 
-def true_parameters(spec: Spec, effect: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """The twin's true parameters for ``spec`` (what :attr:`CityPanel.meta` records).
+def true_parameters(world: World | Spec | None = None) -> dict[str, Any]:
+    """The twin's true parameters for ``world`` (what :attr:`CityPanel.meta` records).
+
+    A :class:`~cbec.spec.Spec` is accepted and stands for its world (:meth:`World.from_spec`).
 
     Returns a dict with ``scenario``, ``seed``, ``active`` (False for ``"none"``),
-    ``effect`` (:data:`EFFECT` with the overrides ``effect``), ``buildup`` (B for
-    k = 0, 1, 2+), ``heterogeneity`` (:data:`HETEROGENEITY`), ``mechanism_shares`` (of the
-    scenario), ``mechanism_scale`` and a one-line ``description``.
+    ``effect`` (:data:`EFFECT` with the world's overrides; ``tool_supply``,
+    ``tool_environment`` and ``tool_demand`` are the coefficients :math:`\\beta_k` of the
+    policy strength on the tool intensities), ``policy_tools`` names (:data:`POLICY_TOOLS`),
+    ``buildup`` (B for k = 0, 1, 2+; under ``"growing"`` it keeps rising by 1/3 a year),
+    ``heterogeneity`` (:data:`HETEROGENEITY`), ``mechanism_shares`` (of the scenario),
+    ``mechanism_scale``, ``world`` (the :class:`World`'s fields) and a one-line
+    ``description``.
     """
-    scen = spec.scenario
+    if world is None:
+        world = World()
+    elif isinstance(world, Spec):
+        world = World.from_spec(world)
+    scen = world.scenario
     desc = {
         "radiation": "pilots and their tied partners move toward each other's growth",
+        "growing": "radiation whose effect keeps growing with the years since designation",
+        "no_spillover": "radiation on the pilot side only; partners and control pairs untouched",
         "siphon": "pilots pull away from their tied partners and drain their growth",
         "none": "the policy has no effect; the factual panel equals the counterfactual",
     }[scen]
     return {
         "scenario": scen,
-        "seed": spec.seed,
+        "seed": world.seed,
         "active": scen != "none",
-        "effect": _effect(effect),
+        "effect": world.effects(),
+        "policy_tools": POLICY_TOOLS,
         "buildup": (*BUILDUP, 1.0),
         "heterogeneity": dict(HETEROGENEITY),
         "mechanism_shares": dict(MECHANISM_SHARES[scen]),
         "mechanism_scale": dict(MECHANISM_SCALE),
+        "world": dataclasses.asdict(world),
         "description": (
-            f"Synthetic twin (seed {spec.seed}, {spec.sim_first_year}-{spec.sim_last_year}), "
+            f"Synthetic twin (seed {world.seed}, {world.sim_first_year}-{world.sim_last_year}), "
             f"scenario '{scen}': {desc}."
         ),
     }

@@ -35,8 +35,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
 from scipy import stats
+
+from cbec.estimators import fe as fe_mod
+from cbec.estimators.fe import FitResult
+from cbec.spec import Spec
 
 #: Columns of :attr:`EventStudyResult.table` (``truth`` is added by :func:`add_truth`).
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -88,7 +91,7 @@ def bin_event_time(event_time: pd.Series | np.ndarray, window: tuple[int, int]) 
 
 
 def event_time_dummies(
-    df: pd.DataFrame, window: tuple[int, int] = (-5, 4), ref: int = -1
+    df: pd.DataFrame, window: tuple[int, int] | None = None, ref: int | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """Relative-time dummies with binned endpoints and the reference period omitted.
 
@@ -115,6 +118,8 @@ def event_time_dummies(
         If a column is missing, the window does not contain ``ref``, or a treated pair has
         no event time.
     """
+    window = Spec().event_window if window is None else window
+    ref = Spec().event_ref if ref is None else ref
     lo, hi = _check_window(window, ref)
     missing = [c for c in ("treated", "event_time") if c not in df.columns]
     if missing:
@@ -263,6 +268,7 @@ class EventStudyResult:
     seed: int
     dropped_terms: tuple[int, ...] = ()
     control_coef: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    fit: FitResult | None = None
 
     @property
     def has_truth(self) -> bool:
@@ -283,15 +289,17 @@ class EventStudyResult:
 def fit_event_study(
     df: pd.DataFrame,
     y: str = "syn",
-    window: tuple[int, int] = (-5, 4),
-    ref: int = -1,
+    window: tuple[int, int] | None = None,
+    ref: int | None = None,
     controls: Sequence[str] = (),
     fe: Sequence[str] = ("pair_id", "year"),
-    cluster: str | None = "cluster_city",
-    alpha: float = 0.05,
+    cluster: str | None = None,
+    alpha: float | None = None,
     n_sim: int = 10_000,
     seed: int = 0,
     fixef_tol: float = 1e-10,
+    *,
+    spec: Spec | None = None,
 ) -> EventStudyResult:
     """Fit the binned-endpoint event study by two-way fixed effects.
 
@@ -303,31 +311,45 @@ def fit_event_study(
     y
         Outcome column.
     window, ref
-        Event window with binned endpoints and the omitted reference period.
+        Event window with binned endpoints and the omitted reference period; default
+        ``spec.event_window`` and ``spec.event_ref`` ((-5, 3) and -1).
     controls
         Time-varying control columns added linearly.
     fe
         Absorbed fixed effects (default pair and year); ``()`` for none (an intercept).
     cluster
-        Cluster column of the CRV1 variance; ``None`` for heteroskedasticity-robust (HC1).
+        The variance, a name of the one clustering vocabulary
+        (:data:`cbec.estimators.fe.VCOV_TYPES`: ``"pilot_city"``, ``"pair"``, ``"twoway"``,
+        ``"dyadic"``, or ``"hetero"``/``"iid"``); default ``spec.cluster``.
     alpha
-        One minus the coverage of the pointwise intervals and the simultaneous band.
+        One minus the coverage of the pointwise intervals and the simultaneous band;
+        default ``spec.alpha`` (``1 - spec.confidence_level``).
     n_sim, seed
         Draws and seed of the sup-t critical value (:func:`sup_t_critical`).
     fixef_tol
         Convergence tolerance of pyfixest's alternating-projection demeaner
         (:class:`pyfixest.MapDemeaner`; pyfixest's default is 1e-6).
+    spec
+        Where the defaults above come from; ``Spec()`` when ``None``.
 
     Returns
     -------
     EventStudyResult
     """
+    spec = Spec() if spec is None else spec
+    window = spec.event_window if window is None else window
+    ref = spec.event_ref if ref is None else ref
+    cluster = spec.cluster if cluster is None else cluster
+    alpha = spec.alpha if alpha is None else alpha
+    if cluster not in fe_mod.VCOV_TYPES:
+        raise ValueError(
+            f"fit_event_study: cluster must be one of {fe_mod.VCOV_TYPES} (the names of "
+            f"Spec.cluster), got {cluster!r}"
+        )
     lo, hi = _check_window(window, ref)
     controls = tuple(controls)
     fe = tuple(fe)
-    needed = [y, *controls, *fe, "treated", "event_time"]
-    if cluster is not None:
-        needed.append(cluster)
+    needed = [y, *controls, *fe, "treated", "event_time", *fe_mod.VCOV_COLUMNS[cluster]]
     missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
     if missing:
         raise ValueError(f"fit_event_study: the frame lacks columns {missing}")
@@ -336,23 +358,22 @@ def fit_event_study(
     if clash:
         raise ValueError(f"fit_event_study: the frame already has columns named {clash}")
 
-    keep = list(dict.fromkeys([y, *controls, *fe] + ([cluster] if cluster else [])))
+    keep = list(dict.fromkeys([y, *controls, *fe, *fe_mod.VCOV_COLUMNS[cluster]]))
     data = pd.concat([df[keep].reset_index(drop=True), dummies.reset_index(drop=True)], axis=1)
-    rhs = " + ".join([*labels, *controls])
-    fml = f"{y} ~ {rhs}" + (f" | {' + '.join(fe)}" if fe else "")
-    vcov_spec: str | dict[str, str] = {"CRV1": cluster} if cluster else "hetero"
-    with warnings.catch_warnings():
-        # pyfixest 0.60 calls pandas methods with ``inplace=`` that pandas 3.1 deprecates
-        warnings.filterwarnings(
-            "ignore", message="The inplace keyword", category=DeprecationWarning
-        )
-        fit = pf.feols(
-            fml, data=data, vcov=vcov_spec, demeaner=pf.MapDemeaner(fixef_tol=float(fixef_tol))
-        )
+    fit = fe_mod.fit_fe(
+        data,
+        y,
+        [*labels, *controls],
+        fe,
+        cluster,
+        fixef_tol=float(fixef_tol),
+        caller="fit_event_study",
+        allow_collinear=True,
+        level=1.0 - alpha,
+    )
 
-    coef = fit.coef()
-    coef.index = [str(i) for i in coef.index]
-    vmat = pd.DataFrame(np.asarray(fit._vcov), index=coef.index, columns=coef.index)
+    coef = fit.coef
+    vmat = fit.vcov
     kept = [lab for lab in labels if lab in coef.index]
     ks = [k for k in range(lo, hi + 1) if k != ref]
     k_of = dict(zip(labels, ks, strict=True))
@@ -365,15 +386,9 @@ def fit_event_study(
         )
     if not kept:
         raise ValueError("fit_event_study: every event-time dummy was dropped")
-    nobs = int(fit._N)
-    n_dropped = len(df) - nobs
-    if n_dropped > 0:
-        warnings.warn(
-            f"fit_event_study: {n_dropped} of {len(df)} rows were not used (missing values "
-            "or singleton fixed effects)",
-            stacklevel=2,
-        )
-    n_clusters = int(np.min(fit._G)) if cluster else None
+    nobs = fit.nobs
+    n_dropped = len(df) - nobs  # fit_fe has warned about them
+    n_clusters = fit.n_clusters
 
     b = coef[kept].to_numpy()
     v = vmat.loc[kept, kept].to_numpy()
@@ -393,7 +408,7 @@ def fit_event_study(
     table = table[list(TABLE_COLUMNS)]
 
     pre = [i for i, lab in enumerate(kept) if k_of[lab] < 0]
-    df_denom = (n_clusters - 1) if cluster else float(fit._N - fit._k - _k_fe(fit))
+    df_denom = fit.df_resid  # G - 1 when clustered (fixest's convention), N - df_k otherwise
     wt = wald_test(b[pre], v[np.ix_(pre, pre)], df_denom=df_denom)
 
     ev_index = pd.Index([k_of[lab] for lab in kept], name="event_time")
@@ -423,14 +438,8 @@ def fit_event_study(
         seed=int(seed),
         dropped_terms=dropped_terms,
         control_coef=coef[list(controls)] if controls else pd.Series(dtype=float),
+        fit=fit,
     )
-
-
-def _k_fe(fit: object) -> int:
-    k_fe = getattr(fit, "_k_fe", None)
-    if k_fe is None or not getattr(fit, "_has_fixef", False):
-        return 0
-    return int(np.sum(np.asarray(k_fe)))
 
 
 def add_truth(

@@ -23,7 +23,8 @@ singleton fixed-effect groups, which pyfixest drops, are counted in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,13 @@ import pandas as pd
 import pyfixest as pf
 from scipy import stats
 
-#: Variance estimators understood by :func:`fit_twfe` and :func:`se_table`.
-VCOV_TYPES: tuple[str, ...] = ("iid", "hetero", "pair", "pilot_city", "twoway", "dyadic")
+#: Variance estimators understood by :func:`fit_fe`, :func:`fit_twfe`, :func:`se_table` and
+#: the event study: the clustering vocabulary of ``Spec.cluster`` (:data:`cbec.spec.CLUSTERS`)
+#: plus ``"iid"`` and ``"hetero"``. One name per choice; the columns each needs are in
+#: :data:`VCOV_COLUMNS` (``"pilot_city"`` clusters on the panel column ``cluster_city``).
+VCOV_TYPES: tuple[str, ...] = (
+    "iid", "hetero", "pair", "pilot_city", "twoway", "dyadic", "province",
+)  # fmt: skip
 
 #: pyfixest's ``vcov`` argument for each of our names (``dyadic`` is computed here).
 _PF_VCOV: dict[str, str | dict[str, str]] = {
@@ -41,6 +47,7 @@ _PF_VCOV: dict[str, str | dict[str, str]] = {
     "pair": {"CRV1": "pair_id"},
     "pilot_city": {"CRV1": "cluster_city"},
     "twoway": {"CRV1": "city_i+city_j"},
+    "province": {"CRV1": "cluster_province"},
 }
 
 #: Human labels printed under tables.
@@ -51,16 +58,18 @@ VCOV_LABELS: dict[str, str] = {
     "pilot_city": "clustered by city: the pilot city of a treated pair, city_i otherwise (CRV1)",
     "twoway": "two-way clustered by city_i and city_j (CRV1, Cameron-Gelbach-Miller 2011)",
     "dyadic": "dyadic-robust: pairs sharing a city are correlated (Aronow-Samii-Assenova 2015)",
+    "province": "clustered by the province of the pilot city (city_i otherwise) (CRV1)",
 }
 
 #: Columns each variance estimator needs besides the regression variables.
-_VCOV_COLUMNS: dict[str, tuple[str, ...]] = {
+VCOV_COLUMNS: dict[str, tuple[str, ...]] = {
     "iid": (),
     "hetero": (),
     "pair": ("pair_id",),
     "pilot_city": ("cluster_city",),
     "twoway": ("city_i", "city_j"),
     "dyadic": ("city_i", "city_j"),
+    "province": ("cluster_province",),
 }
 
 
@@ -72,8 +81,8 @@ class FitResult:
     Attributes
     ----------
     coef, se, tstat, pvalue, ci_low, ci_high
-        Indexed by term. p-values and the 95% interval use Student's t with ``df_resid``
-        degrees of freedom.
+        Indexed by term. p-values and the ``level`` interval (95% unless asked) use
+        Student's t with ``df_resid`` degrees of freedom.
     vcov
         Variance matrix of ``coef`` (terms x terms).
     nobs, n_pairs, n_cities
@@ -181,6 +190,23 @@ def _check_vcov(vcov: str) -> None:
 
 
 # --------------------------------------------------------------------------- fitting
+@contextmanager
+def pyfixest_quiet() -> Iterator[None]:
+    """The one warning policy of every pyfixest call of the package.
+
+    Silenced: pyfixest's own singleton notice (:func:`fit_fe` counts dropped rows and warns
+    once in words) and the pandas deprecation warnings pyfixest 0.60 triggers
+    (``DataFrame.drop(inplace=True)``). Everything else reaches the caller.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
+        warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="pyfixest")
+        warnings.filterwarnings(
+            "ignore", message="The inplace keyword", category=DeprecationWarning
+        )
+        yield
+
+
 def _fit_model(
     df: pd.DataFrame,
     y: str,
@@ -189,27 +215,91 @@ def _fit_model(
     vcov: str | dict[str, str],
     ssc: dict | None,
     fixef_tol: float | None,
+    *,
+    caller: str = "fit_twfe",
+    allow_collinear: bool = False,
 ):
-    """Run pyfixest ``feols`` and return ``(model, n_dropped)``."""
-    fml = f"{y} ~ {' + '.join(regressors)} | {' + '.join(fe)}"
+    """Run pyfixest ``feols`` (the package's only call) and return ``(model, n_dropped)``."""
+    fml = f"{y} ~ {' + '.join(regressors)}" + (f" | {' + '.join(fe)}" if len(fe) else "")
     demeaner = pf.MapDemeaner(fixef_tol=fixef_tol) if fixef_tol is not None else None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*singleton fixed effect.*")
-        # pyfixest 0.60 still calls DataFrame.drop(inplace=True), deprecated in pandas 3.1
-        warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning, module="pyfixest")
+    with pyfixest_quiet():
         model = pf.feols(fml, data=df, vcov=vcov, ssc=ssc, demeaner=demeaner)
     n_dropped = int(df.shape[0] - model._N)
     if n_dropped:
         warnings.warn(
-            f"fit_twfe: {n_dropped} of {df.shape[0]} rows are singleton fixed-effect groups "
-            "and were dropped by pyfixest (they carry no within information)",
+            f"{caller}: {n_dropped} of {df.shape[0]} rows were not used (missing values or "
+            "singleton fixed-effect groups, which carry no within information)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     missing = [r for r in regressors if r not in list(model._coefnames)]
-    if missing:
+    if missing and not allow_collinear:
         raise ValueError(f"regressors {missing} are collinear with the fixed effects and dropped")
     return model, n_dropped
+
+
+def fit_fe(
+    df: pd.DataFrame,
+    y: str,
+    regressors: Sequence[str],
+    fe: Sequence[str] = ("pair_id", "year"),
+    vcov: str = "pilot_city",
+    *,
+    ssc: dict | None = None,
+    fixef_tol: float | None = None,
+    caller: str = "fit_fe",
+    allow_collinear: bool = False,
+    level: float = 0.95,
+) -> FitResult:
+    """The one fixed-effects fitting path: ``y ~ regressors | fe`` with a named variance.
+
+    Every estimator of the package that fits a fixed-effects regression calls this
+    (:func:`fit_twfe`, :func:`se_table`, the event study, the naive placebo engine), so all
+    share one warning policy (:func:`pyfixest_quiet`), one clustering vocabulary
+    (:data:`VCOV_TYPES`, the names of ``Spec.cluster``) and one results type
+    (:class:`FitResult`). Unlike :func:`fit_twfe` the frame is not validated: rows with
+    missing values are left to pyfixest, which drops them, and the count is warned about.
+
+    Parameters
+    ----------
+    df
+        The data; needs ``y``, the regressors, the fixed effects and the columns of
+        :data:`VCOV_COLUMNS` for ``vcov``.
+    y, regressors
+        Outcome and right-hand-side columns.
+    fe
+        Absorbed fixed effects; ``()`` for none (an intercept is then included).
+    vcov
+        A name of :data:`VCOV_TYPES` (see :func:`fit_twfe`).
+    ssc, fixef_tol
+        As in :func:`fit_twfe`.
+    caller
+        Name used in the warning about unused rows.
+    allow_collinear
+        Keep going when a regressor is dropped as collinear (its coefficient is then absent
+        from the result); default raise.
+    level
+        Coverage of the confidence intervals (``Spec.confidence_level``).
+    """
+    _check_vcov(vcov)
+    regressors = list(regressors)
+    need = list(dict.fromkeys([y, *regressors, *fe, *VCOV_COLUMNS[vcov]]))
+    need += [c for c in ("pair_id", "city_i", "city_j") if c in df.columns and c not in need]
+    lacking = [c for c in need if c not in df.columns]
+    if lacking:
+        raise KeyError(f"{caller}: columns missing from the frame: {lacking}")
+    model, n_dropped = _fit_model(
+        df[need],
+        y,
+        regressors,
+        tuple(fe),
+        _PF_VCOV.get(vcov, "iid"),
+        ssc,
+        fixef_tol,
+        caller=caller,
+        allow_collinear=allow_collinear,
+    )
+    return _result_from_model(model, vcov, tuple(fe), n_dropped, level=level)
 
 
 def _ssc_text(model, vcov: str) -> str:
@@ -234,7 +324,9 @@ def _cities_of(data: pd.DataFrame) -> int:
     )
 
 
-def _result_from_model(model, vcov: str, fe: Sequence[str], n_dropped: int) -> FitResult:
+def _result_from_model(
+    model, vcov: str, fe: Sequence[str], n_dropped: int, *, level: float = 0.95
+) -> FitResult:
     """Set the variance ``vcov`` on a fitted pyfixest model and wrap it."""
     data = model._data
     names = [str(c) for c in model._coefnames]
@@ -266,7 +358,7 @@ def _result_from_model(model, vcov: str, fe: Sequence[str], n_dropped: int) -> F
         se = np.sqrt(np.diag(v))
         t = beta / se
         p = 2.0 * stats.t.sf(np.abs(t), df_t)
-        crit = stats.t.ppf(0.975, df_t)
+        crit = stats.t.ppf(0.5 + level / 2.0, df_t)
         lo, hi = beta - crit * se, beta + crit * se
         ssc_txt = f"G/(G-1), G={g} cities; no (N-1)/(N-k) factor; factor {g / (g - 1):.6f}"
         if n_neg:
@@ -278,7 +370,7 @@ def _result_from_model(model, vcov: str, fe: Sequence[str], n_dropped: int) -> F
         se = np.asarray(model.se(), dtype=float)
         t = np.asarray(model.tstat(), dtype=float)
         p = np.asarray(model.pvalue(), dtype=float)
-        ci = model.confint()
+        ci = model.confint(alpha=1.0 - level)
         lo, hi = ci.iloc[:, 0].to_numpy(dtype=float), ci.iloc[:, 1].to_numpy(dtype=float)
         df_t = float(model._df_t)
         ssc_txt = _ssc_text(model, vcov)
@@ -318,6 +410,7 @@ def fit_twfe(
     *,
     ssc: dict | None = None,
     fixef_tol: float | None = None,
+    level: float = 0.95,
 ) -> FitResult:
     """Fit the two-way fixed-effects DID ``y ~ treat + controls | pair_id + year``.
 
@@ -366,19 +459,18 @@ def fit_twfe(
         Convergence tolerance of the alternating projections (``pyfixest.MapDemeaner``;
         pyfixest's default 1e-6 when ``None``). Balanced two-way panels converge exactly
         in one sweep.
+    level
+        Coverage of the confidence intervals (``Spec.confidence_level``).
 
     Returns
     -------
     FitResult
     """
     _check_vcov(vcov)
-    extra = ("pair_id", *_VCOV_COLUMNS[vcov])
-    regressors = _check_frame(df, y, treat, controls, fe, extra)
-    cols = list(dict.fromkeys([y, *regressors, *fe, "pair_id", "city_i", "city_j", *extra]))
-    cols = [c for c in cols if c in df.columns]
-    pf_vcov = _PF_VCOV.get(vcov, "iid")
-    model, n_dropped = _fit_model(df[cols], y, regressors, fe, pf_vcov, ssc, fixef_tol)
-    return _result_from_model(model, vcov, fe, n_dropped)
+    regressors = _check_frame(df, y, treat, controls, fe, ("pair_id", *VCOV_COLUMNS[vcov]))
+    return fit_fe(
+        df, y, regressors, fe, vcov, ssc=ssc, fixef_tol=fixef_tol, caller="fit_twfe", level=level
+    )
 
 
 def se_table(
@@ -388,6 +480,7 @@ def se_table(
     controls: Sequence[str] = (),
     vcovs: Sequence[str] = ("pair", "pilot_city", "twoway", "dyadic"),
     fe: Sequence[str] = ("pair_id", "year"),
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """The treatment coefficient with its standard error under several variances.
 
@@ -405,14 +498,14 @@ def se_table(
         raise ValueError("vcovs is empty")
     for v in vcovs:
         _check_vcov(v)
-    extra = tuple(dict.fromkeys(c for v in vcovs for c in _VCOV_COLUMNS[v]))
+    extra = tuple(dict.fromkeys(c for v in vcovs for c in VCOV_COLUMNS[v]))
     regressors = _check_frame(df, y, treat, controls, fe, ("pair_id", *extra))
     cols = list(dict.fromkeys([y, *regressors, *fe, "pair_id", *extra]))
     cols += [c for c in ("city_i", "city_j") if c in df.columns and c not in cols]
     model, n_dropped = _fit_model(df[cols], y, regressors, fe, "iid", None, None)
     rows = []
     for v in vcovs:
-        r = _result_from_model(model, v, fe, n_dropped)
+        r = _result_from_model(model, v, fe, n_dropped, level=level)
         rows.append(
             {
                 "vcov": v,

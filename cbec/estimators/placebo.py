@@ -15,15 +15,13 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
 
-from cbec.estimators.fe import FEIndex
+from cbec.estimators.fe import FEIndex, fit_fe
 
 # --------------------------------------------------------------------------- placebo
 
@@ -46,6 +44,9 @@ class PlaceboResult:
         Seed of :func:`numpy.random.default_rng`, number of draws, engine used.
     n_valid
         Draws with a finite coefficient.
+    real_share
+        Mean share of pseudo pilots that are real pilots (:func:`placebo_stratified`; NaN
+        otherwise). Near one, the placebo mostly reshuffles the real pilots' years.
     """
 
     draws: np.ndarray
@@ -55,6 +56,7 @@ class PlaceboResult:
     n_draws: int
     method: str
     n_valid: int = 0
+    real_share: float = float("nan")
 
     def summary(self) -> pd.Series:
         """Actual coefficient, p-value and the quantiles of the placebo distribution."""
@@ -513,16 +515,14 @@ def placebo_naive(
     _checked_values(df, [y, treat, *controls], fe)
     cols = list(dict.fromkeys([y, treat, *controls, *fe]))
     data = df[cols].copy()
-    rhs = " + ".join(controls)
-    fixed = " + ".join(fe)
 
     def coef_of(col: str, frame: pd.DataFrame) -> float:
-        fml = f"{y} ~ {col}{' + ' + rhs if rhs else ''} | {fixed}"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = pf.feols(fml, data=frame, demeaner=pf.MapDemeaner(fixef_tol=fixef_tol))
-        names = [str(c) for c in m._coefnames]
-        return float(np.asarray(m._beta_hat).ravel()[names.index(col)]) if col in names else np.nan
+        # the package's one fixed-effects path (cbec.estimators.fe.fit_fe)
+        fit = fit_fe(
+            frame, y, [col, *controls], fe, "iid", fixef_tol=fixef_tol,
+            caller="placebo_naive", allow_collinear=True,
+        )  # fmt: skip
+        return float(fit.coef[col]) if col in fit.coef.index else np.nan
 
     actual = coef_of(treat, data)
     draws = np.empty(n_draws)
@@ -533,3 +533,271 @@ def placebo_naive(
         bar.update(b + 1)
     p, n_valid = permutation_p_value(draws, actual)
     return PlaceboResult(draws, actual, p, int(seed), int(n_draws), "pyfixest-feols", n_valid)
+
+
+# ------------------------------------------------------------- stratified placebo
+def draw_stratified_pilots(
+    seed: int, n_draws: int, strata: np.ndarray, pilot_strata: np.ndarray
+) -> np.ndarray:
+    """Pseudo pilots drawn within strata: ``(n_draws, n_pilots)`` indices into the universe.
+
+    Pilot ``p`` (stratum ``pilot_strata[p]``) hands its designation year to a city drawn
+    without replacement from the cities of the same stratum (``strata``, one code per
+    universe city), so every draw has the real number of pilots in every stratum.
+    """
+    strata = np.asarray(strata)
+    pilot_strata = np.asarray(pilot_strata)
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_draws, pilot_strata.size), dtype=np.int64)
+    for s in np.unique(pilot_strata):
+        slots = np.nonzero(pilot_strata == s)[0]
+        members = np.nonzero(strata == s)[0]
+        if members.size < slots.size:
+            raise ValueError(f"stratum {s!r} has {members.size} cities for {slots.size} pilots")
+        base = np.broadcast_to(members, (n_draws, members.size))
+        out[:, slots] = rng.permuted(base, axis=1)[:, : slots.size]
+    return out
+
+
+def placebo_stratified(
+    df: pd.DataFrame,
+    y: str,
+    controls: Sequence[str],
+    n_draws: int,
+    seed: int,
+    *,
+    pilots: pd.DataFrame,
+    universe: pd.DataFrame,
+    strata: Sequence[str] = ("admin_rank", "region4"),
+    treat: str = "did",
+) -> PlaceboResult:
+    """Placebo with pseudo pilots drawn within strata, pseudo pilot-pilot pairs dropped.
+
+    The real pilots differ from other cities: most are provincial capitals or higher, and
+    many are eastern. Drawing pseudo pilots uniformly compares them with a different kind of
+    city; this placebo draws them within the strata (default administrative rank x region,
+    the pilots' stratum counts kept) and, as the real design excludes pilot-pilot pairs,
+    drops every pair whose two cities are both pseudo pilots from that draw's regression.
+
+    Each draw's coefficient is the two-way (pair, year) fixed-effects DID with controls on
+    the kept pairs, computed exactly by FWL on the balanced pair x year grid: pair means do
+    not depend on which pairs are kept, year means are recomputed over the kept pairs, and
+    the controls are partialled out through the kept-pair Gram matrices. Needs a balanced
+    panel. ``tests/test_placebo_stratified.py`` checks draws against pyfixest.
+    """
+    fe = ("pair_id", "year")
+    cols = [y, treat, *controls]
+    values = _checked_values(df, cols, fe)
+    fei = FEIndex.from_frame(df, fe)
+    if not fei.balanced:
+        raise ValueError("placebo_stratified needs a balanced pair x year panel")
+    u = universe.sort_values("city_id").reset_index(drop=True)
+    missing = [c for c in strata if c not in u.columns]
+    if missing:
+        raise KeyError(f"universe lacks strata columns {missing}")
+    design = placebo_design(df, pilots, u["city_id"].to_numpy())
+    code = pd.factorize(pd.MultiIndex.from_frame(u[list(strata)].astype(str)))[0]
+    pos = np.searchsorted(u["city_id"].to_numpy(), pilots["city_id"].to_numpy())
+    chosen = draw_stratified_pilots(seed, n_draws, code, code[pos])
+
+    P, T = fei.sizes
+    order = fei.order
+    grid = values[order].reshape(P, T, -1)  # y, treat, controls
+    dot = grid - grid.mean(axis=1, keepdims=True)  # pair-demeaned: does not depend on keep
+    W = np.ascontiguousarray(np.concatenate([dot[:, :, :1], dot[:, :, 2:]], axis=2))
+    K = W.shape[2]
+    W_pt = W.reshape(P * T, K)
+    W_p = W.reshape(P, T * K)
+    S_ww = np.einsum("ptk,ptl->pkl", W, W).reshape(P, K * K)  # per-pair cross products
+    sum_w = W_p.sum(axis=0)  # over all pairs, (T*K,)
+    sum_ww = S_ww.sum(axis=0)
+    ci = design.city_i[order].reshape(P, T)[:, 0]
+    cj = design.city_j[order].reshape(P, T)[:, 0]
+    years = design.year[order].reshape(P, T)[0]
+
+    def coef(d_grid: np.ndarray, drop: np.ndarray) -> float:
+        # kept-pair sums = all-pair sums minus the (few) dropped pairs
+        dd = d_grid - d_grid.mean(axis=1, keepdims=True)
+        if drop.size:
+            dd[drop] = 0.0
+        nk = P - drop.size
+        m_w = (sum_w - W_p[drop].sum(axis=0)).reshape(T, K) / nk
+        g_ww = (sum_ww - S_ww[drop].sum(axis=0)).reshape(K, K) - nk * m_w.T @ m_w
+        m_d = dd.sum(axis=0) / nk
+        g_dw = np.einsum("i,ik->k", dd.reshape(-1), W_pt) - nk * m_d @ m_w
+        g_dd = float((dd * dd).sum() - nk * m_d @ m_d)
+        if K > 1:
+            zd = g_dw[1:]
+            sol = np.linalg.solve(g_ww[1:, 1:], np.column_stack([g_ww[1:, 0], zd]))
+            num = g_dw[0] - zd @ sol[:, 0]
+            den = g_dd - zd @ sol[:, 1]
+        else:
+            num, den = g_dw[0], g_dd
+        return float(num / den) if den > 1e-10 * nk * T else float("nan")
+
+    none = np.zeros(0, dtype=np.int64)
+    actual = coef(grid[:, :, 1].copy(), none)
+    draws = np.empty(n_draws)
+    for b in range(n_draws):
+        yr = np.full(design.n_cities, np.inf)
+        yr[chosen[b]] = design.pilot_years
+        si, sj = yr[ci], yr[cj]
+        drop = np.nonzero(np.isfinite(si) & np.isfinite(sj))[0]
+        start = np.minimum(si, sj)
+        d_grid = (years[None, :] >= start[:, None]).astype(float)
+        draws[b] = coef(d_grid, drop)
+    p, n_valid = permutation_p_value(draws, actual)
+    real = np.isin(u["city_id"].to_numpy()[chosen], pilots["city_id"].to_numpy())
+    return PlaceboResult(draws, actual, p, int(seed), int(n_draws), "stratified-fwl", n_valid,
+                         real_share=float(real.mean()))  # fmt: skip
+
+
+# ------------------------------------------------------------------ null rejection
+#: Clusterings compared by :func:`null_rejection`.
+NULL_VCOVS = ("pair", "pilot_city", "twoway", "dyadic")
+
+
+def null_rejection(
+    df: pd.DataFrame,
+    y: str,
+    n_draws: int,
+    seed: int,
+    *,
+    pilots: pd.DataFrame,
+    cities: np.ndarray,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """How often each clustering rejects a true null: random pilots on a fixed outcome.
+
+    Each draw gives the real designation years to random cities (:func:`draw_pseudo_pilots`),
+    so the pseudo treatment has no effect on ``y`` by construction, and fits
+    ``y ~ pseudo_did | pair + year``. Its t statistic is formed with four standard errors
+    computed from the same scores ``s = d~ e``: clustered by pair, by the (pseudo) pilot
+    city (``city_i`` for a pair without one), two-way by ``city_i`` and ``city_j``
+    (Cameron, Gelbach & Miller 2011) and dyadic-robust (the meat of
+    :func:`cbec.estimators.variance.dyadic_vcov`, ``sum_c S_c^2 - sum_pair S_pair^2``), each
+    with the factor ``G/(G-1)`` and no ``(N-1)/(N-k)``; scores are summed per pair first,
+    so every clustering costs ``O(pairs)`` per draw. Needs a balanced panel.
+
+    Returns one row per clustering: ``vcov, rejection`` (share of draws with
+    ``|t| > z_{1-alpha/2}``), ``mean_se``, ``sd_draws`` (the spread of the coefficient
+    across draws, which the standard errors should match) and ``ratio = mean_se/sd_draws``.
+    """
+    from scipy import stats
+
+    design = placebo_design(df, pilots, cities)
+    chosen = draw_pseudo_pilots(seed, n_draws, design.n_cities, design.pilot_years.size)
+    fei, y_r, _, _, _ = _prepare_fwl(df, y, "did", (), ("pair_id", "year"))
+    if not fei.balanced:
+        raise ValueError("null_rejection needs a balanced pair x year panel")
+    P, T = fei.sizes
+    order = fei.order
+    yg = y_r[order].reshape(P, T)
+    ci = design.city_i[order].reshape(P, T)[:, 0]
+    cj = design.city_j[order].reshape(P, T)[:, 0]
+    years = design.year[order].reshape(P, T)[0]
+    G = design.n_cities
+    n_cities = int(np.unique(np.concatenate([ci, cj])).size)
+    crit = stats.norm.ppf(1 - alpha / 2)
+    out = {v: ([], []) for v in NULL_VCOVS}
+    coefs = []
+
+    def meat(codes: np.ndarray, sp: np.ndarray) -> tuple[float, int]:
+        sums = np.bincount(codes, weights=sp, minlength=G)
+        return float(sums @ sums), int(np.unique(codes).size)
+
+    for b in range(n_draws):
+        yr = _pseudo_years(design, chosen[b : b + 1])[:, 0]
+        start = np.minimum(yr[ci], yr[cj])
+        d = (years[None, :] >= start[:, None]).astype(float)
+        dd = FEIndex.demean_grid(d[:, :, None])[:, :, 0]
+        den = float((dd * dd).sum())
+        if den <= 1e-10:
+            continue
+        beta = float((dd * yg).sum()) / den
+        sp = (dd * (yg - beta * dd)).sum(axis=1)  # score sums per pair
+        m_pair = float(sp @ sp)
+        pilot = np.where(np.isfinite(yr[ci]), ci, np.where(np.isfinite(yr[cj]), cj, ci))
+        m_pil, g_pil = meat(pilot, sp)
+        m_i, g_i = meat(ci, sp)
+        m_j, g_j = meat(cj, sp)
+        both = np.bincount(ci, weights=sp, minlength=G) + np.bincount(cj, weights=sp, minlength=G)
+        f = lambda g: g / (g - 1.0)  # noqa: E731
+        var = {
+            "pair": m_pair * f(P),
+            "pilot_city": m_pil * f(g_pil),
+            "twoway": (m_i + m_j - m_pair) * f(min(g_i, g_j)),
+            "dyadic": (float(both @ both) - m_pair) * f(n_cities),
+        }
+        coefs.append(beta)
+        for v in NULL_VCOVS:
+            se = np.sqrt(max(var[v], 0.0)) / den
+            out[v][0].append(se)
+            out[v][1].append(bool(se > 0 and abs(beta) / se > crit))
+    sd = float(np.std(coefs, ddof=1)) if len(coefs) > 1 else float("nan")
+    rows = []
+    for v in NULL_VCOVS:
+        ses, rej = out[v]
+        rows.append(
+            {
+                "vcov": v,
+                "rejection": float(np.mean(rej)) if rej else float("nan"),
+                "mean_se": float(np.mean(ses)) if ses else float("nan"),
+                "sd_draws": sd,
+                "ratio": float(np.mean(ses)) / sd if ses and sd > 0 else float("nan"),
+                "draws": len(rej),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------- dropping pairs
+class PairDropFWL:
+    """Exact TWFE DID coefficients after dropping sets of pairs, without refitting.
+
+    On a balanced pair x year panel with pair and year fixed effects, dropping whole pairs
+    keeps the panel balanced; the pair means of every variable do not change and only the
+    year means must be recomputed over the kept pairs. With per-pair cross products of the
+    pair-demeaned outcome, treatment and controls stored once, the Gram matrix of the kept
+    pairs is the total minus the dropped pairs' part, corrected for the new year means; a
+    coefficient then costs ``O(dropped pairs + T k^2)``. Used for leave-one-pilot-out
+    influence; ``tests/test_placebo_stratified.py`` checks it against pyfixest.
+    """
+
+    def __init__(
+        self, df: pd.DataFrame, y: str, treat: str = "did", controls: Sequence[str] = ()
+    ) -> None:
+        fe = ("pair_id", "year")
+        values = _checked_values(df, [y, treat, *controls], fe)
+        fei = FEIndex.from_frame(df, fe)
+        if not fei.balanced:
+            raise ValueError("PairDropFWL needs a balanced pair x year panel")
+        P, T = fei.sizes
+        grid = values[fei.order].reshape(P, T, -1)
+        X = grid - grid.mean(axis=1, keepdims=True)  # (P, T, V): y, d, controls
+        self.P, self.T, self.V = P, T, X.shape[2]
+        self.X_p = X.reshape(P, T * self.V)
+        self.S = np.einsum("ptk,ptl->pkl", X, X).reshape(P, self.V * self.V)
+        self.sum_x = self.X_p.sum(axis=0)
+        self.sum_s = self.S.sum(axis=0)
+        self.pair_ids = np.asarray(pd.factorize(df["pair_id"], sort=True)[1])
+
+    def positions(self, pair_ids: np.ndarray) -> np.ndarray:
+        """Grid rows of the given ``pair_id`` values."""
+        return np.searchsorted(self.pair_ids, np.asarray(pair_ids))
+
+    def coef(self, drop: np.ndarray) -> float:
+        """DID coefficient with the grid rows ``drop`` (from :meth:`positions`) left out."""
+        drop = np.asarray(drop, dtype=np.int64)
+        nk = self.P - drop.size
+        V, T = self.V, self.T
+        m = (self.sum_x - self.X_p[drop].sum(axis=0)).reshape(T, V) / nk
+        g = (self.sum_s - self.S[drop].sum(axis=0)).reshape(V, V) - nk * m.T @ m
+        if V > 2:
+            zz = g[2:, 2:]
+            sol = np.linalg.solve(zz, g[2:, :2])
+            g = g[:2, :2] - g[:2, 2:] @ sol
+        den = g[1, 1]
+        return float(g[1, 0] / den) if den > 1e-10 * nk * T else float("nan")

@@ -56,7 +56,6 @@ def dyadic_vcov(
     city_j: np.ndarray,
     bread: np.ndarray | None = None,
     ssc: bool = True,
-    psd: bool = False,
 ) -> np.ndarray:
     """Dyadic-robust variance of OLS coefficients on a pair (dyad) panel.
 
@@ -87,11 +86,8 @@ def dyadic_vcov(
     ssc
         Multiply by ``G/(G-1)``, ``G`` the number of distinct cities (the cluster factor of
         Cameron & Miller 2014 with cities as clusters); ``False`` for none. No
-        ``(N-1)/(N-k)`` factor is applied.
-    psd
-        Replace negative eigenvalues of the variance by zero (the fix of Cameron, Gelbach &
-        Miller 2011, sec. 2.3) so that every standard error exists; ``False`` (default)
-        returns the raw sandwich.
+        ``(N-1)/(N-k)`` factor is applied. The raw sandwich is returned; :func:`clip_psd`
+        sets negative eigenvalues to zero where a caller needs every standard error.
 
     Returns
     -------
@@ -126,10 +122,7 @@ def dyadic_vcov(
         if n_city < 2:
             raise ValueError("the G/(G-1) factor needs at least two cities")
         v = v * (n_city / (n_city - 1.0))
-    v = (v + v.T) / 2.0
-    if psd:
-        v = clip_psd(v)
-    return v
+    return (v + v.T) / 2.0
 
 
 def clip_psd(v: np.ndarray) -> np.ndarray:

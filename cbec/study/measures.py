@@ -597,11 +597,14 @@ def hamilton_filter(wide: pd.DataFrame, h: int = 2, p: int = 2) -> pd.DataFrame:
     return _like(wide, out)
 
 
-def zscore(wide: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
+def zscore(wide: pd.DataFrame, ddof: int = 0, ref: Sequence[int] | None = None) -> pd.DataFrame:
     """Standardise each city's series over its own years (row-wise).
 
     ``z_it = (x_it - mean_i) / sd_i`` with ``sd`` computed with ``ddof`` degrees of freedom
-    (0: population sd, the default of the Cerqueira-Martins measure).
+    (0: population sd, the default of the Cerqueira-Martins measure). ``ref`` (a subset of
+    the columns, e.g. the years before the first designation) computes the mean and sd on
+    those years only and applies them to every year, so that later years cannot move the
+    earlier values.
 
     Raises
     ------
@@ -615,9 +618,18 @@ def zscore(wide: pd.DataFrame, ddof: int = 0) -> pd.DataFrame:
         raise ValueError(f"ddof must be 0 or 1, got {ddof}")
     if x.shape[1] <= max(ddof, 1):
         raise ValueError(f"zscore needs at least 2 years, got {x.shape[1]}")
-    mean = x.mean(axis=1, keepdims=True)
-    sd = x.std(axis=1, ddof=ddof, keepdims=True)
-    const = sd[:, 0] <= 1e-12 * np.abs(x).max(axis=1)
+    xr = x
+    if ref is not None:
+        cols = [int(c) for c in ref]
+        missing = [c for c in cols if c not in set(int(y) for y in wide.columns)]
+        if missing:
+            raise ValueError(f"reference years {missing} are not columns of the frame")
+        xr = wide[cols].to_numpy(dtype=np.float64)
+        if xr.shape[1] <= max(ddof, 1):
+            raise ValueError(f"zscore needs at least 2 reference years, got {xr.shape[1]}")
+    mean = xr.mean(axis=1, keepdims=True)
+    sd = xr.std(axis=1, ddof=ddof, keepdims=True)
+    const = sd[:, 0] <= 1e-12 * np.abs(xr).max(axis=1)
     if const.any():
         raise ValueError(
             f"cities with a constant series cannot be standardised: {_list_some(wide.index[const].tolist())}"

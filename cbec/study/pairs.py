@@ -41,6 +41,10 @@ PAIR_COLUMNS = (
     "batch",
     "later_pilot",
     "distance_km",
+    "province_i",
+    "province_j",
+    "cluster_province",
+    "region_pair",
 )
 
 
@@ -62,7 +66,10 @@ def candidate_pairs(universe: pd.DataFrame) -> pd.DataFrame:
         ``pos_i``/``pos_j`` are the cities' row positions in ``universe``.
         ``pilot_city``/``partner_city`` are set on treated pairs only;
         ``cluster_city`` is the pilot city of a treated pair and ``city_i`` of a control
-        pair (the "by city" clustering of the headline errors).
+        pair (the "by city" clustering of the headline errors); ``cluster_province`` is
+        that city's province (the first two digits of its code), ``province_i/j`` the two
+        cities' provinces, and ``region_pair`` a code of the unordered pair of the two
+        cities' ``region4`` (0 when the universe has no regions).
     """
     required = {"city_id", "lon", "lat", "pilot", "treat_year", "batch", "later_batch"}
     missing = required - set(universe.columns)
@@ -103,6 +110,18 @@ def candidate_pairs(universe: pd.DataFrame) -> pd.DataFrame:
             "distance_km": haversine_km(lon[pi], lat[pi], lon[pj], lat[pj]),
         }
     )
+    # province (first two digits of the administrative code) and the unordered pair of
+    # regions, for province clustering and region-pair x year effects
+    prov = ids // 10000
+    out["province_i"] = prov[pi]
+    out["province_j"] = prov[pj]
+    out["cluster_province"] = prov[np.where(treated, pilot_pos, pi)]
+    if "region4" in universe.columns:
+        reg = pd.factorize(universe["region4"].astype(str), sort=True)[0].astype(np.int64)
+        lo_r, hi_r = np.minimum(reg[pi], reg[pj]), np.maximum(reg[pi], reg[pj])
+        out["region_pair"] = lo_r * 10 + hi_r
+    else:
+        out["region_pair"] = 0
     if (out["distance_km"] <= 0).any():
         bad = out.loc[out["distance_km"] <= 0, ["city_i", "city_j"]].iloc[0].tolist()
         raise ValueError(f"two cities share coordinates: {bad}")
@@ -151,7 +170,9 @@ def expand_years(pairs: pd.DataFrame, years: Sequence[int]) -> pd.DataFrame:
     """The balanced pair x year panel with treatment timing.
 
     Adds ``year``, ``post`` (treated and ``year >= treat_year``), ``did`` (the same as
-    float, the regressor) and ``event_time`` (``year - treat_year``, NaN for controls).
+    float, the regressor), ``event_time`` (``year - treat_year``, NaN for controls) and,
+    when the pairs carry ``region_pair``, ``region_pair_year`` (its interaction with the
+    year, the fixed effect of ``Spec.year_effects="region_pair_year"``).
     Rows are ordered pair-major (all years of pair 0, then pair 1, ...).
     """
     years = np.asarray(list(years), dtype=np.int64)
@@ -165,6 +186,8 @@ def expand_years(pairs: pd.DataFrame, years: Sequence[int]) -> pd.DataFrame:
     panel["post"] = post.astype(np.int8)
     panel["did"] = post.astype(float)
     panel["event_time"] = np.where(panel["treated"].to_numpy() == 1, yr - ty, np.nan)
+    if "region_pair" in panel.columns:
+        panel["region_pair_year"] = panel["region_pair"].to_numpy() * 10000 + yr
     return panel
 
 
@@ -174,6 +197,7 @@ def pair_outcome(
     pos_i: np.ndarray,
     pos_j: np.ndarray,
     spec: Spec,
+    ref_years: Sequence[int] | None = None,
 ) -> np.ndarray:
     """The synchronization outcome of every pair and window year.
 
@@ -188,6 +212,12 @@ def pair_outcome(
     spec
         ``sync_measure``, ``index_input``, ``z_ddof``, ``cycle_filter``, ``hp_lambda`` and
         ``rolling_window`` choose the measure; the window is ``spec.years``.
+    ref_years
+        Years whose moments standardise the Cerqueira-Martins z-scores (default: the
+        window). With :func:`moment_years` under ``outcome_moments="pre"`` these are the
+        years before the first designation; the transformation keeps the window's ``T`` and
+        the rare ``rho`` below its bound ``3 - 2T`` is set to the bound (the count is in
+        :data:`LAST_CLIPPED`).
 
     Returns
     -------
@@ -201,8 +231,14 @@ def pair_outcome(
             index_wide, spec.index_input, cycle_filter=spec.cycle_filter, lamb=spec.hp_lambda
         )
         window = _window(series, years, "development index")
-        z = measures.zscore(window, ddof=spec.z_ddof)
-        return measures.cm_sync(z.to_numpy(), pos_i, pos_j)
+        if ref_years is None or list(ref_years) == years:
+            z = measures.zscore(window, ddof=spec.z_ddof)
+            return measures.cm_sync(z.to_numpy(), pos_i, pos_j)
+        z = measures.zscore(window, ddof=spec.z_ddof, ref=list(ref_years))
+        rho = measures.cm_rho(z.to_numpy(), pos_i, pos_j)
+        bound = 3.0 - 2.0 * len(years)
+        LAST_CLIPPED[0] = int((rho < bound).sum())
+        return measures.cm_transform(np.maximum(rho, bound), len(years))
     if measure in ("kpp", "kpp_resid"):
         if growth_wide is None:
             raise ValueError("sync_measure 'kpp' needs real GDP growth (gdp_growth)")
@@ -226,6 +262,71 @@ def pair_outcome(
             )
         return out
     raise ValueError(f"unknown sync_measure {measure!r}")
+
+
+#: Cells whose Cerqueira-Martins ``rho`` was set to its lower bound by the last
+#: :func:`pair_outcome` call with pre-period moments (a one-element list, for reporting).
+LAST_CLIPPED: list[int] = [0]
+
+
+def moment_years(spec: Spec, universe: pd.DataFrame) -> list[int]:
+    """Years whose moments build the outcome under ``spec.outcome_moments``.
+
+    ``"window"``: every window year (the paper). ``"pre"``: the window years before the
+    first designation among the universe's pilots (2010-2014 with the paper's batches),
+    so that the entropy weights, the min-max bounds and the z-score moments do not see
+    any post-designation year.
+    """
+    years = list(spec.years)
+    if spec.outcome_moments != "pre":
+        return years
+    ty = pd.to_numeric(universe.loc[universe["pilot"], "treat_year"], errors="coerce").dropna()
+    if ty.empty:
+        raise ValueError("outcome_moments='pre' needs designated pilots to date the pre-period")
+    pre = [y for y in years if y < int(ty.min())]
+    if len(pre) < 3:
+        raise ValueError(f"outcome_moments='pre' needs at least 3 pre-period years, got {pre}")
+    return pre
+
+
+def fixed_effects(spec: Spec) -> tuple[str, str]:
+    """Fixed-effect columns of the DID under ``spec.year_effects``."""
+    if spec.year_effects == "region_pair_year":
+        return ("pair_id", "region_pair_year")
+    return ("pair_id", "year")
+
+
+def apply_designs(panel: pd.DataFrame, pairs: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """The chapter 2-3 designs that act on the pair-year panel, after the outcome is built.
+
+    * exposure columns ``exposed, spill_year, spill_post``
+      (:func:`cbec.study.exposure.add_exposure` with ``spec.exposure_quantile``);
+    * ``spec.winsorize > 0``: the outcome clipped at its ``winsorize`` and
+      ``1 - winsorize`` quantiles over all pair-years; on the twin the no-policy outcome is
+      clipped at its own quantiles and ``tau`` recomputed (the row's own true effect);
+    * ``spec.control_exposure == "clean"``: exposed control pairs leave the sample;
+    * ``spec.drop_pilot``: every pair with that city leaves the sample.
+    """
+    from cbec.study import exposure
+
+    out = exposure.add_exposure(panel, pairs, spec.exposure_quantile)
+    q = float(spec.winsorize)
+    if q > 0:
+        for col in ("syn", "syn_cf"):
+            if col in out.columns:
+                lo, hi = np.quantile(out[col].to_numpy(), [q, 1.0 - q])
+                out[col] = out[col].clip(lo, hi)
+        if "syn_cf" in out.columns:
+            out["tau"] = out["syn"] - out["syn_cf"]
+    keep = np.ones(len(out), dtype=bool)
+    if spec.control_exposure == "clean":
+        keep &= ~((out["treated"] == 0) & (out["exposed"] == 1)).to_numpy()
+    drop = spec.drop_pilot
+    if drop is not None:
+        keep &= ~((out["city_i"] == drop) | (out["city_j"] == drop)).to_numpy()
+    if not keep.all():
+        out = out[keep].reset_index(drop=True)
+    return out
 
 
 def _window(wide: pd.DataFrame, years: list[int], what: str) -> pd.DataFrame:

@@ -12,14 +12,16 @@ chain is computed in a notebook.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cbec import audit as audit_mod
 from cbec.data import reference
-from cbec.data.panel import AUDIT_COLUMNS, CityPanel
+from cbec.data.panel import CityPanel
 from cbec.spec import Spec
 from cbec.study import measures, pairs
 
@@ -129,28 +131,60 @@ class Study:
         return pd.DataFrame(rows)
 
     def audit_summary(self) -> pd.DataFrame:
-        """Audit rows grouped by where they arose and why, with the number of cities."""
-        a = self.audit
-        source = a["source"].astype(str).str.split(",").str[0]
-        return (
-            a.assign(source=source)
-            .groupby(["source", "reason"], dropna=False)
-            .agg(rows=("reason", "size"), cities=("city_id", "nunique"))
-            .reset_index()
-        )
+        """Audit rows counted by stage and reason code (:func:`cbec.audit.summary`)."""
+        return audit_mod.summary(self.audit)
 
 
 def load_city_panel(spec: Spec, universe: pd.DataFrame | None = None) -> CityPanel:
-    """The city panel of the spec's profile (twin needs the universe; real reads the files)."""
+    """The city panel of the spec's profile.
+
+    Twin: the whole world of ``World.from_spec(spec)`` (every registry city; ``universe`` is
+    not used, no analysis field reaches the simulation). Real: the user's files.
+    """
     if spec.profile == "twin":
         from cbec.data import twin
 
-        if universe is None:
-            raise ValueError("the twin is simulated for a universe of cities")
-        return twin.simulate_twin(spec, universe)
+        # the twin's world is simulated whole, apart from the analysis; build_study then
+        # keeps the universe's cities (the universe argument is not needed here)
+        return twin.simulate_twin(twin.World.from_spec(spec))
+    return _load_yearbook(str(spec.data_dir), spec.strict_data, spec.pop_interpolated)
+
+
+#: Loaded yearbook panels of this session, keyed by folder, loader options and the files'
+#: names, sizes and modification times (a changed file is read again).
+_PANELS: dict[tuple[Any, ...], CityPanel] = {}
+
+
+def _load_yearbook(data_dir: str, strict: bool, interpolated: bool) -> CityPanel:
+    """:func:`cbec.data.yearbook.load_yearbook`, memoised for the session (copies out)."""
+    import copy
+    from pathlib import Path
+
     from cbec.data import yearbook
 
-    return yearbook.load_yearbook(spec.data_dir)
+    folder = Path(data_dir)
+    stamp = (
+        tuple(
+            (q.name, q.stat().st_size, q.stat().st_mtime_ns)
+            for q in sorted(folder.iterdir())
+            if q.is_file()
+        )
+        if folder.is_dir()
+        else ()
+    )
+    key = (str(folder.resolve()), strict, interpolated, stamp)
+    if key not in _PANELS:
+        if len(_PANELS) >= 4:
+            _PANELS.pop(next(iter(_PANELS)))
+        _PANELS[key] = yearbook.load_yearbook(folder, strict=strict, use_interpolated=interpolated)
+    panel = _PANELS[key]
+    return CityPanel(
+        data=panel.data.copy(),
+        profile=panel.profile,
+        audit=panel.audit.copy(),
+        unavailable=panel.unavailable,
+        meta=copy.deepcopy(panel.meta),
+    )
 
 
 def _needed_years(spec: Spec) -> list[int]:
@@ -163,55 +197,117 @@ def _needed_years(spec: Spec) -> list[int]:
     return list(range(first, last + 1))
 
 
-def _audit_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in AUDIT_COLUMNS})
-    return pd.DataFrame(rows).reindex(columns=list(AUDIT_COLUMNS))
+def needed_variables(
+    spec: Spec, columns: Iterable[str]
+) -> dict[str, tuple[tuple[str, ...], list[int]]]:
+    """City variables (and their years) the Spec needs, by the role they play.
+
+    Only these decide whether a city stays on the real profile: a city is never dropped
+    for a variable its Spec does not use (KPP on growth needs no FDI).
+
+    Parameters
+    ----------
+    spec
+        The choices.
+    columns
+        Variables the city panel has (an index indicator it lacks is left out of the
+        index, with an ``indicator_unavailable`` audit row, and needed by no city).
+
+    Returns
+    -------
+    dict
+        ``{"outcome": (variables, years), "tie score": ..., "controls": ...}``: the index
+        indicators over the outcome's years (or real GDP growth over the window for the
+        KPP measures), population, real GDP and land area in the tie score's base year,
+        and the variables of ``spec.controls`` over the window. Roles with no variable are
+        left out.
+    """
+    have = set(columns)
+    out: dict[str, tuple[tuple[str, ...], list[int]]] = {}
+    if spec.sync_measure in ("kpp", "kpp_resid"):
+        out["outcome"] = (("gdp_growth",), list(spec.years))
+    else:
+        out["outcome"] = (
+            tuple(v for v in spec.index_indicators if v in have),
+            _needed_years(spec),
+        )
+    out["tie score"] = (BASE_VARIABLES, [spec.base_year])
+    controls = tuple(sorted(_control_vars(spec)))
+    if controls:
+        out["controls"] = (controls, list(spec.years))
+    return out
 
 
-def _complete_cities(
-    data: pd.DataFrame, variables: list[str], years: list[int], names: dict[int, str]
-) -> tuple[set[int], pd.DataFrame]:
-    """Cities with every variable present in every needed year, and audit rows for the rest."""
-    sub = data[data["year"].isin(years)]
-    rows: list[dict[str, Any]] = []
-    complete: set[int] = set()
-    counts = sub.groupby("city_id")["year"].nunique()
-    present = sub.set_index(["city_id", "year"])[variables]
-    missing_mask = present.isna()
-    for city in sorted(data["city_id"].unique()):
-        n_years = int(counts.get(city, 0))
-        if n_years < len(years):
-            have = set(sub.loc[sub["city_id"] == city, "year"].tolist())
-            lack = [y for y in years if y not in have]
-            rows.append(
-                dict(
-                    city_id=city,
-                    city=names.get(city, ""),
-                    year=None,
-                    variable=None,
-                    reason=f"no rows for years {lack[:6]}{'...' if len(lack) > 6 else ''}",
-                    source="pipeline",
-                )
-            )
-            continue
-        m = missing_mask.loc[city]
-        if m.to_numpy().any():
-            bad = m.columns[m.any(axis=0)].tolist()
-            yrs = m.index[m.any(axis=1)].tolist()
-            rows.append(
-                dict(
-                    city_id=city,
-                    city=names.get(city, ""),
-                    year=None,
-                    variable=", ".join(bad),
-                    reason=f"missing values in years {yrs[:6]}{'...' if len(yrs) > 6 else ''}",
-                    source="pipeline",
-                )
-            )
-            continue
-        complete.add(int(city))
-    return complete, _audit_rows(rows)
+def _lacking(
+    data: pd.DataFrame, needs: dict[str, tuple[tuple[str, ...], list[int]]]
+) -> pd.DataFrame:
+    """One row per (city, role, variable) the city lacks: ``city_id``, ``role``,
+    ``variable``, ``years`` (the needed years without a value, missing rows included)."""
+    cities = np.sort(data["city_id"].unique())
+    rows = []
+    for role, (variables, years) in needs.items():
+        full = pd.MultiIndex.from_product([cities, years], names=["city_id", "year"])
+        sub = data.set_index(["city_id", "year"]).reindex(full)
+        for v in variables:
+            col = sub[v] if v in sub.columns else pd.Series(np.nan, index=full)
+            miss = col.isna()
+            if not miss.any():
+                continue
+            m = miss[miss].reset_index()
+            for cid, g in m.groupby("city_id"):
+                rows.append((int(cid), role, v, sorted(g["year"].astype(int).tolist())))
+    return pd.DataFrame(rows, columns=["city_id", "role", "variable", "years"])
+
+
+def _years_text(years: list[int]) -> str:
+    return ", ".join(map(str, years[:6])) + (", ..." if len(years) > 6 else "")
+
+
+def _sample_audit(lack: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
+    """Audit rows (stage "sample", code ``missing_variable``) of the cities left out."""
+    col = audit_mod.Audit("sample")
+    for r in lack.itertuples(index=False):
+        col.add(
+            "missing_variable",
+            f"{names.get(r.city_id, r.city_id)} lacks {r.variable} (needed for the {r.role}) "
+            f"in {len(r.years)} year(s): {_years_text(r.years)}",
+            city_id=r.city_id,
+            city=names.get(r.city_id, ""),
+            variable=r.variable,
+            year=r.years[0] if len(r.years) == 1 else None,
+            rule=f"needed for the {r.role}",
+        )
+    return col.frame()
+
+
+def real_sample(
+    spec: Spec, city: CityPanel, names: dict[int, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The real profile's cities: the universe rule, then the variables the Spec needs.
+
+    Returns
+    -------
+    universe, universe_audit, sample_audit
+        The cities kept (as :func:`cbec.data.reference.select_universe`), the universe
+        rule's audit (registry units outside the rule, and units with no row at all in the
+        panel: ``no_data_in_panel``), and one ``missing_variable`` row per (city of the
+        rule, variable it lacks in some needed year; see :func:`needed_variables`).
+    """
+    names = reference.city_names() if names is None else names
+    needs = needed_variables(spec, city.data.columns)
+    needed_vars = sorted({v for vs, _ in needs.values() for v in vs})
+    lacking = [v for v in needed_vars if v not in city.data.columns]
+    if lacking:
+        raise ValueError(
+            f"the yearbook panel lacks {lacking}, needed for the tie score or controls; "
+            "unavailable variables are never invented"
+        )
+    with_data = set(city.data["city_id"].astype(int))
+    universe, uaudit = reference.select_universe(spec, available=with_data)
+    data = city.data[city.data["city_id"].isin(universe["city_id"])]
+    lack = _lacking(data, needs)
+    universe = universe[~universe["city_id"].isin(set(lack["city_id"]))].reset_index(drop=True)
+    return universe, uaudit, _sample_audit(lack, names)
 
 
 def build_study(spec: Spec, *, verbose: bool = False) -> Study:
@@ -237,7 +333,6 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
 
     names = reference.city_names()
     audits: list[pd.DataFrame] = []
-    years_needed = _needed_years(spec)
 
     # 1. cities and the city panel -----------------------------------------------------
     if spec.profile == "twin":
@@ -248,17 +343,8 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
     else:
         city = load_city_panel(spec)
         tick("yearbook")
-        requested = [v for v in spec.index_indicators if v in city.data.columns]
-        needed_vars = sorted(set(requested) | set(BASE_VARIABLES) | _control_vars(spec))
-        lacking = [v for v in needed_vars if v not in city.data.columns]
-        if lacking:
-            raise ValueError(
-                f"the yearbook panel lacks {lacking}, needed for the tie score or controls; "
-                "unavailable variables are never invented"
-            )
-        available, caudit = _complete_cities(city.data, needed_vars, years_needed, names)
-        audits.append(caudit)
-        universe, uaudit = reference.select_universe(spec, available=available)
+        universe, uaudit, saudit = real_sample(spec, city, names)
+        audits.append(saudit)
         tick("universe")
     audits.insert(0, uaudit)
     audits.append(city.audit)
@@ -267,21 +353,14 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
     indicators = tuple(v for v in spec.index_indicators if v in city.data.columns)
     dropped = [v for v in spec.index_indicators if v not in city.data.columns]
     if dropped:
-        audits.append(
-            _audit_rows(
-                [
-                    dict(
-                        city_id=None,
-                        city=None,
-                        year=None,
-                        variable=v,
-                        reason="indicator unavailable in the data; index built without it",
-                        source="pipeline",
-                    )
-                    for v in dropped
-                ]
+        col = audit_mod.Audit("index")
+        for v in dropped:
+            col.add(
+                "indicator_unavailable",
+                f"index indicator {v} is not in the data; the index is built without it",
+                variable=v,
             )
-        )
+        audits.append(col.frame())
     if len(indicators) < 2:
         raise ValueError(f"the development index needs at least two indicators, have {indicators}")
 
@@ -304,10 +383,11 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
 
     # 3. city measures -----------------------------------------------------------------
     window = list(spec.years)
-    index, weights = _index_wide(data, indicators, window, ids)
+    ref_years = pairs.moment_years(spec, universe)  # chapter 2-3: Spec.outcome_moments
+    index, weights = _index_wide(data, indicators, ref_years, ids)
     index_cf = None
     if city_used.counterfactual is not None:
-        index_cf, _ = _index_wide(city_used.counterfactual, indicators, window, ids)
+        index_cf, _ = _index_wide(city_used.counterfactual, indicators, ref_years, ids)
     tick("entropy index")
 
     # 4. pairs, ties, filter --------------------------------------------------------------
@@ -327,12 +407,12 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
     # 5. outcome (and truth) -------------------------------------------------------------
     pi, pj = kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy()
     growth = _wide(data, "gdp_growth", ids) if "gdp_growth" in data.columns else None
-    syn = pairs.pair_outcome(index, growth, pi, pj, spec)
+    syn = pairs.pair_outcome(index, growth, pi, pj, spec, ref_years)
     panel["syn"] = syn.reshape(-1)
     if index_cf is not None:
         cf = city_used.counterfactual
         growth_cf = _wide(cf, "gdp_growth", ids) if "gdp_growth" in cf.columns else None
-        syn_cf = pairs.pair_outcome(index_cf, growth_cf, pi, pj, spec)
+        syn_cf = pairs.pair_outcome(index_cf, growth_cf, pi, pj, spec, ref_years)
         panel["syn_cf"] = syn_cf.reshape(-1)
         panel["tau"] = panel["syn"] - panel["syn_cf"]
     tick("synchronization")
@@ -345,11 +425,10 @@ def build_study(spec: Spec, *, verbose: bool = False) -> Study:
         vals = universe[col].to_numpy()
         panel[f"{col}_i"] = np.repeat(vals[pi], len(window))
         panel[f"{col}_j"] = np.repeat(vals[pj], len(window))
+    panel = pairs.apply_designs(panel, cand, spec)  # exposure, winsorising, sample designs
     tick("controls")
 
-    audit = (
-        pd.concat([a for a in audits if len(a)], ignore_index=True) if audits else _audit_rows([])
-    )
+    audit = audit_mod.concat(audits)
     return Study(
         spec=spec,
         universe=universe,
@@ -417,6 +496,114 @@ def alternative_outcome(study: Study, **changes: Any) -> np.ndarray:
     growth = _wide(data, "gdp_growth", ids) if "gdp_growth" in data.columns else None
     kp = study.panel.drop_duplicates("pair_id")
     out = pairs.pair_outcome(
-        study.index, growth, kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy(), spec
-    )
+        study.index, growth, kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy(), spec,
+        pairs.moment_years(spec, study.universe),
+    )  # fmt: skip
     return out.reshape(-1)
+
+
+#: Switches :func:`sample_steps` tries on the real profile, with a label each.
+SAMPLE_SWITCHES: dict[str, dict[str, Any]] = {
+    "interpolated population allowed": {"pop_interpolated": True},
+    "index without FDI per capita": {"index_indicators": "-fdi_pc"},
+    "both": {"pop_interpolated": True, "index_indicators": "-fdi_pc"},
+    "KPP outcome (growth only)": {"sync_measure": "kpp"},
+    "universe: all units with data": {"universe": "all"},
+}
+
+
+def _switched(spec: Spec, changes: dict[str, Any]) -> Spec:
+    changes = dict(changes)
+    ind = changes.get("index_indicators")
+    if isinstance(ind, str) and ind.startswith("-"):
+        changes["index_indicators"] = tuple(v for v in spec.index_indicators if v != ind[1:])
+    return spec.replace(**changes)
+
+
+def sample_counts(spec: Spec) -> dict[str, int]:
+    """Cities, pilots, kept pairs and pair-years of ``spec``'s sample, without the outcome.
+
+    The same selection as :func:`build_study` (universe rule, needed variables, tie filter)
+    but stopping before the index and the outcome, so it is cheap to call for several
+    alternatives.
+    """
+    names = reference.city_names()
+    if spec.profile == "twin":
+        universe, _ = reference.select_universe(spec)
+        city = load_city_panel(spec, universe)
+        universe = universe[universe["city_id"].isin(city.data["city_id"])]
+    else:
+        city = load_city_panel(spec)
+        universe, _, _ = real_sample(spec, city, names)
+    ids = universe["city_id"].to_numpy()
+    cand = pairs.candidate_pairs(universe.reset_index(drop=True))
+    data = city.data
+    base = data[data["year"] == spec.base_year].set_index("city_id").reindex(ids)
+    base = base.assign(admin_rank=universe["admin_rank"].to_numpy()).reset_index()
+    kept, _ = pairs.tie_filter(np.asarray(pairs.tie_scores(cand, base)), spec.tie_quantile)
+    n_kept = int(np.sum(kept))
+    return {
+        "cities": len(universe),
+        "pilots": int(universe["pilot"].sum()),
+        "pairs": n_kept,
+        "pair_years": n_kept * spec.n_years,
+    }
+
+
+def sample_steps(
+    spec: Spec, switches: dict[str, dict[str, Any]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The real-profile sample step by step, and what switching each rule would give.
+
+    Parameters
+    ----------
+    spec
+        A real-profile Spec (on the twin every step keeps every city).
+    switches
+        Label -> Spec changes to compare (default :data:`SAMPLE_SWITCHES`);
+        ``{"index_indicators": "-fdi_pc"}`` removes one indicator from the spec's.
+
+    Returns
+    -------
+    steps : pandas.DataFrame
+        One row per rule, in order: ``step``, ``rule`` (the role of the variable),
+        ``cities`` and ``pilots`` left after it, ``removed`` (cities it removes that no
+        earlier step removed). First the universe rule, then "rows in the panel", then each
+        variable the Spec needs (:func:`needed_variables`), ordered by role.
+    switched : pandas.DataFrame
+        One row per alternative, the Spec first: ``sample``, ``cities``, ``pilots``,
+        ``pairs`` (kept by the tie filter), ``pair_years``, and the differences ``d_cities``
+        and ``d_pilots`` from the Spec's sample.
+    """
+    if spec.profile == "twin":
+        universe, _ = reference.select_universe(spec)
+        city = load_city_panel(spec, universe)
+    else:
+        city = load_city_panel(spec)
+        universe, _ = reference.select_universe(spec)
+    pilots = set(universe.loc[universe["pilot"], "city_id"].astype(int))
+    alive = set(universe["city_id"].astype(int))
+    rows = [("universe rule", f"universe={spec.universe}", len(alive), len(alive & pilots), 0)]
+
+    def step(label: str, rule: str, gone: set[int]) -> None:
+        alive.difference_update(gone)
+        rows.append((label, rule, len(alive), len(alive & pilots), len(gone)))
+
+    step("rows in the panel", "any row", alive - set(city.data["city_id"].astype(int)))
+    needs = needed_variables(spec, city.data.columns)
+    lack = _lacking(city.data[city.data["city_id"].isin(alive)], needs)
+    for (role, var), g in lack.groupby(["role", "variable"], sort=False):
+        yrs = needs[role][1]
+        span = f"{yrs[0]}" if len(yrs) == 1 else f"{yrs[0]}-{yrs[-1]}"
+        step(f"has {var} in {span}", role, alive & set(g["city_id"]))
+    steps = pd.DataFrame(rows, columns=["step", "rule", "cities", "pilots", "removed"])
+
+    out = []
+    base = sample_counts(spec)
+    out.append({"sample": "this Spec", **base})
+    for label, changes in (SAMPLE_SWITCHES if switches is None else switches).items():
+        out.append({"sample": label, **sample_counts(_switched(spec, changes))})
+    switched = pd.DataFrame(out)
+    switched["d_cities"] = switched["cities"] - base["cities"]
+    switched["d_pilots"] = switched["pilots"] - base["pilots"]
+    return steps, switched
