@@ -24,7 +24,16 @@ import os
 import tempfile
 import time
 
+import numpy as np
+
 from cbec.analyses import montecarlo as mc
+
+
+def cpu_rep(rep: int) -> tuple[float, float]:
+    """One replication: (CPU seconds of this process, wall seconds)."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    mc.run_replication(rep)
+    return time.process_time() - c0, time.perf_counter() - w0
 
 
 def main() -> None:
@@ -40,6 +49,7 @@ def main() -> None:
     # warm the imports and caches of this process (the workers pay theirs inside run 2)
     mc.run_replication(10_000, scenarios=("none",), estimators=("twfe",))
 
+    cpu_serial = [cpu_rep(r)[0] for r in range(3 * n, 3 * n + 1)]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         mc.run_study(n, f"{tmp}/serial", scheduler="serial")
@@ -66,6 +76,9 @@ def main() -> None:
             futs = [client.submit(mc.run_replication, r, pure=False) for r in range(2 * n, 3 * n)]
             client.gather(futs)
             warm = time.perf_counter() - t0
+            cpu_worker = [c for c, _ in client.gather(
+                [client.submit(cpu_rep, r, pure=False) for r in range(3 * n + 1, 3 * n + 3)]
+            )]  # fmt: skip
         finally:
             cluster = client.cluster
             client.close()
@@ -82,6 +95,9 @@ def main() -> None:
           f"(speed-up {serial / cold:.2f}x)")  # fmt: skip
     print(f"{n} replications, 2 workers, warm:       {warm:7.1f} s  "
           f"(speed-up {serial / warm:.2f}x; target 1.7x)")  # fmt: skip
+    cpu_s, cpu_w = float(np.mean(cpu_serial)), float(np.mean(cpu_worker))
+    print(f"CPU seconds per replication: {cpu_s:.2f} in this process, {cpu_w:.2f} in a Dask "
+          f"worker (ratio {cpu_w / cpu_s:.2f}; the work a worker adds)")  # fmt: skip
     startup = max(cold - warm, 0.0)
     proj = per_rep * args.project / 32 + startup
     print(f"projected {args.project} replications on 32 workers: {proj / 60:.1f} min "
@@ -99,6 +115,8 @@ def main() -> None:
             "speedup_warm": serial / warm,
             "projected_minutes_32_workers": proj / 60,
             "projected_reps": args.project,
+            "cpu_seconds_serial": cpu_s,
+            "cpu_seconds_worker": cpu_w,
             "load_average": list(os.getloadavg()),
             "cores": os.cpu_count(),
             "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -6,9 +6,10 @@ Panels (synthetic twin, default seed):
 * ``large``: ``Spec(universe="all", tie_quantile=0.0)``, every pair of the full city
   universe without pilot-pilot pairs (about 50,000 pairs).
 
-Each estimator runs in its own child process (so that its peak resident memory is its own,
-``resource.getrusage(RUSAGE_CHILDREN)``; the child first loads the panel from a Parquet
-file, whose memory is reported separately as ``baseline``): two-way FE (pyfixest, clustered
+Each estimator runs in its own child process: the child loads the panel from a Parquet
+file, resets its peak-memory counter (Linux ``/proc/self/clear_refs``), reports its resident
+memory then as ``baseline`` and its peak resident memory while the estimator runs as
+``peak``: two-way FE (pyfixest, clustered
 by pilot city), Goodman-Bacon, Callaway-Sant'Anna (diff-diff, and cbec's version with
 influence functions plus its dyadic variance), Sun-Abraham, imputation (diff-diff, and
 cbec's with influence functions), and one Rambachan-Roth relative-magnitudes set
@@ -50,6 +51,27 @@ ESTIMATORS = (
 )
 
 
+def _hwm_mb() -> float:
+    """Peak resident memory of this process since the last reset (Linux VmHWM), in MB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _reset_hwm() -> None:
+    """Reset the peak-RSS counter (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 def _child(name: str, path: str, limit_gb: float) -> None:
     """Run one estimator on the panel in ``path`` and print a JSON line."""
     import numpy as np
@@ -59,9 +81,13 @@ def _child(name: str, path: str, limit_gb: float) -> None:
         lim = int(limit_gb * 1024**3)
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     p = pd.read_parquet(path)
+    import gc
+
     from cbec.estimators import fe, honest, influence, staggered
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    gc.collect()
+    _reset_hwm()
+    base = _hwm_mb()  # resident memory after loading: the panel, pandas, the libraries
     t0 = time.perf_counter()
     status, value = "ok", float("nan")
     try:
@@ -102,7 +128,7 @@ def _child(name: str, path: str, limit_gb: float) -> None:
     except MemoryError:
         status = f"out of memory (limit {limit_gb:g} GB)"
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = _hwm_mb()
     print(json.dumps({"name": name, "secs": secs, "peak_mb": peak, "base_mb": base,
                       "status": status, "value": value}))  # fmt: skip
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from cbec.data import yearbook
 from cbec.spec import Spec
@@ -39,4 +40,5 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/real/city_panel_gp")
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "city_panel_gp"
+    main(sys.argv[1] if len(sys.argv) > 1 else str(default))

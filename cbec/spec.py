@@ -378,13 +378,13 @@ class Spec:
     strict_data: bool = False
     pop_interpolated: bool = choice(False, (True,), curve=False)
     # --- chapter 2-3 designs (issue: gap to the truth) ---------------------------------
-    outcome_moments: Literal["window", "pre"] = choice("window", ("pre",))
+    outcome_moments: Literal["window", "pre"] = choice("window", ("pre",), stage="outcome")
     control_exposure: Literal["all", "clean"] = choice("all", ("clean",))
     exposure_quantile: float = 0.5
     year_effects: Literal["year", "region_pair_year"] = choice(
         "year", ("region_pair_year",), curve=False, stage="estimation"
     )
-    winsorize: float = choice(0.0, (0.01,))
+    winsorize: float = choice(0.0, (0.01,), stage="outcome")
     drop_pilot: int | None = choice(None, (330100,), curve=False)
     boot_weights: Literal["rademacher", "webb"] = choice(
         "rademacher", ("webb",), curve=False, stage="estimation"
@@ -745,7 +745,8 @@ class Spec:
 def data_fingerprint(folder: str | os.PathLike[str]) -> str:
     """Fingerprint of a data folder's content, independent of where the folder lies.
 
-    sha1 over the sorted relative names, sizes and content hashes of its files. Content
+    sha1 over the sorted relative names, sizes and content hashes of its files (hidden files
+    and Office lock files, names starting with "." or "~$", are left out). Content
     hashes are cached per (path, size, modification time) for the session; a folder that
     does not exist fingerprints as ``"missing:<folder name>"``.
     """
@@ -753,7 +754,13 @@ def data_fingerprint(folder: str | os.PathLike[str]) -> str:
     if not root.is_dir():
         return f"missing:{root.name}"
     h = hashlib.sha1()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    hidden = (".", "~$")  # .DS_Store, Office lock files: not data
+    files = (
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(hidden) for part in p.relative_to(root).parts)
+    )
+    for path in sorted(files):
         st = path.stat()
         rel = path.relative_to(root).as_posix()
         digest = _file_sha1(str(path), st.st_size, st.st_mtime_ns)

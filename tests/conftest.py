@@ -36,4 +36,5 @@ def book_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (build.parent / "build-stdout.txt").write_text(proc.stdout, encoding="utf-8")
     return build

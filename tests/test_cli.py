@@ -15,7 +15,6 @@ from cbec import __main__ as cli
 from cbec.book import runner
 from cbec.spec import Spec
 
-REAL = "/work/shared/data/real/city_panel_gp"
 ENV = ("CBEC_PROFILE", "CBEC_DATA_DIR", "CBEC_SEED", "CBEC_FAST", "CBEC_OVERRIDES")
 
 

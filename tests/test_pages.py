@@ -69,8 +69,8 @@ def test_claims_records_and_table(tmp_path: Path) -> None:
     assert by["Baseline"]["On the real panel"] == "not consistent: DID -0.01"
     assert by["Baseline"]["On the twin"] == claims.NOT_YET
     # the paper's numbers: only those our sources state
-    assert by["Observations"]["The paper says"].endswith("(paper); its number: 153,230")
-    assert "not in our sources" in by["Baseline"]["The paper says"]
+    assert by["Observations"]["The paper says"].endswith("[paper]; number: 153,230")
+    assert "not public in our sources" in by["Baseline"]["The paper says"]
     only1 = claims.claims_table({}, "twin", chapters=[1], committed={})
     assert [r["Claim"] for r in only1] == ["Sample", "Observations"]
     md = claims.markdown(rows)
@@ -214,3 +214,24 @@ def test_claims_derived_from_the_tables_of_a_build(tmp_path: Path) -> None:
     claims.record("baseline", "consistent", "joint test", "twin", folder=tmp_path)
     assert claims.load_all(tmp_path, "twin")["baseline"]["detail"] == "joint test"
     assert claims.derived_records(tmp_path / "nothing", "twin") == {}
+
+
+def test_claims_from_committed_real_aggregates() -> None:
+    results = {
+        "samples": {
+            "default": {
+                "sample": {"cities": 254, "pilots": 55, "pair_years": 108390},
+                "did": {"controls": {"pilot_city": {"coef": 0.05, "se": 0.01, "p": 0.0001}}},
+                "event_study": {"pretest_p": 0.03},
+                "robustness": [{"coef": 0.1, "p": 0.01}, {"coef": 0.1, "p": 0.2}, {"coef": None}],
+            }
+        }
+    }
+    got = claims.real_records(results)
+    assert got["sample"]["status"] == "consistent"
+    assert got["n"]["status"] == "not consistent" and got["n"]["detail"].startswith("108,390")
+    assert got["baseline"]["status"] == "consistent" and "p <0.001" in got["baseline"]["detail"]
+    assert got["pretrends"]["status"] == "not consistent"  # p = 0.03 rejects parallel trends
+    assert got["robustness"]["detail"].startswith("1 of 2 checks")
+    assert all(r["profile"] == "real" for r in got.values())
+    assert claims.real_records(None) == {} and claims.real_records({"samples": {}}) == {}

@@ -55,7 +55,9 @@ def test_real_profile_tables_are_not_badged(tmp_path):
 
 
 def test_markdown_escapes_markup():
-    tab = report.Table(title="T", body=pd.DataFrame({"x_y": ["0.1**", "a|b"]}))
+    tab = report.Table(
+        title="T", body=pd.DataFrame({"x_y": ["0.1**", "a|b"]}), labels={"x_y": "x_y"}
+    )
     md = tab.to_markdown()
     assert "0.1\\*\\*" in md and "a\\|b" in md and "x\\_y" in md
     assert md.splitlines()[1].startswith("|:---")

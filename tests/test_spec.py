@@ -36,6 +36,10 @@ def test_key_is_a_fingerprint_of_content_not_of_the_path(tmp_path: Path) -> None
     (b / "gdp.csv").rename(b / "gdp2.csv")
     assert Spec(profile="real", data_dir=str(b)).key() != sa.key()
     assert data_fingerprint(tmp_path / "nowhere") == "missing:nowhere"
+    (b / "gdp2.csv").rename(b / "gdp.csv")
+    (b / ".DS_Store").write_bytes(b"x")
+    (b / "~$gdp.xlsx").write_bytes(b"lock")
+    assert data_fingerprint(b) == data_fingerprint(a)
 
 
 def test_key_of_the_twin_is_fixed_across_machines() -> None:

@@ -155,7 +155,12 @@ def test_decompose_linear_adds_up_and_matches_twfe_decomposition() -> None:
     assert cs["control_late"] < 0  # a positive spillover onto controls biases CS down
 
 
-MPDTA = Path(os.environ.get("CBEC_MPDTA", "/work/shared/data/reference/mpdta.csv"))
+MPDTA = Path(
+    os.environ.get(
+        "CBEC_MPDTA",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "reference" / "mpdta.csv",
+    )
+)
 # R did 2.x, vignette and README: att_gt(yname="lemp", tname="year", idname="countyreal",
 # gname="first.treat", data=mpdta, est_method="reg") (4 decimals), and
 # aggte(., type="simple"): -0.039951 (SE 0.012034, analytic, clustered by county).

@@ -72,7 +72,7 @@ from cbec.spec import Spec
 from cbec.study import pairs as pairs_module
 from cbec.study.pipeline import Study, build_study
 
-#: Master seed of the committed study (the date of the paper's first online version).
+#: Master seed of the committed study (the book's default seed, ``cbec.spec.DEFAULT_SEED``).
 MASTER_SEED = 20230221
 
 #: Scenarios the study asks for, in the order of the chapter; only those the twin offers run.
@@ -158,6 +158,9 @@ class Estimate:
         the same outcome).
     se, df
         Standard error and t degrees of freedom under each inference choice.
+    intervals
+        Inference choices that give an interval and a p-value but no standard error (the
+        wild cluster bootstrap): ``name -> (ci_low, ci_high, p_value)``.
     """
 
     estimate: float

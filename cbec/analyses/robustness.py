@@ -106,7 +106,7 @@ def study_for(study: Study, changes: dict | None) -> tuple[Spec, pd.DataFrame]:
     if not changes:
         return spec, study.panel
     new = spec.replace(**changes)
-    if set(changes) <= OUTCOME_FIELDS and _plain_panel(spec):
+    if set(changes) <= OUTCOME_FIELDS and _plain_panel(spec) and _same_years(spec, new):
         return new, _reoutcome(study, new)
     if set(changes) <= PANEL_FIELDS | FIT_FIELDS:
         if set(changes) & PANEL_FIELDS:
@@ -120,6 +120,13 @@ def study_for(study: Study, changes: dict | None) -> tuple[Spec, pd.DataFrame]:
 def _plain_panel(spec: Spec) -> bool:
     """True when the study's panel holds every kept pair, unwinsorised (reusable)."""
     return spec.winsorize == 0 and spec.control_exposure == "all" and spec.drop_pilot is None
+
+
+def _same_years(spec: Spec, new: Spec) -> bool:
+    """True when both specs need the same city-years (so the real sample cannot change)."""
+    from cbec.study.pipeline import _needed_years
+
+    return spec.is_synthetic or _needed_years(spec) == _needed_years(new)
 
 
 def _reoutcome(study: Study, new: Spec) -> pd.DataFrame:

@@ -49,7 +49,7 @@ from scipy import sparse, stats
 from cbec.estimators.fe import FEIndex
 from cbec.estimators.placebo import draw_pseudo_pilots
 from cbec.spec import Spec
-from cbec.study import pairs as pairs_mod
+from cbec.study.pairs import winsorize_values
 from cbec.study.pipeline import Study, build_study
 
 #: Clusterings the curve reports for every specification (names of ``Spec.cluster``).
@@ -116,62 +116,71 @@ def _stage_key(combo: dict[str, Any], stage: str) -> tuple:
     return tuple((k, combo[k]) for k in sorted(combo) if Spec.stage_of(k) == stage)
 
 
-def _needed_years(spec: Spec) -> tuple[int, ...]:
-    """Years every city needs under the spec's outcome (they decide the real-data sample)."""
+def _sample_needs(spec: Spec, columns: Sequence[str]) -> tuple:
+    """What decides the real-data sample beyond the sample-stage choices: the variables (and
+    years) every city must have under ``spec`` (:func:`cbec.study.pipeline.needed_variables`).
+
+    On a real panel a city stays only if it has what the spec's outcome, tie score and
+    controls need, so two specifications that need different variables are built on
+    different panels even when their sample-stage choices agree.
+    """
     from cbec.study import pipeline
 
-    return tuple(pipeline._needed_years(spec))
+    needs = pipeline.needed_variables(spec, columns)
+    return tuple(sorted((role, tuple(v), tuple(y)) for role, (v, y) in needs.items()))
 
 
 # ------------------------------------------------------------------------- outcomes
-def _wide(data: pd.DataFrame, var: str, ids: np.ndarray) -> pd.DataFrame:
-    return data.pivot(index="city_id", columns="year", values=var).reindex(ids).astype(float)
-
-
 def study_outcomes(
     study: Study, spec: Spec, cache: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Outcome of the study's kept pairs under ``spec``'s measure, factual and no-policy.
+    """Outcome of the study's panel pairs under ``spec``'s outcome choices, factual and
+    no-policy (``None`` off the twin), as flat arrays aligned with ``study.panel``.
 
-    Returns flat arrays aligned with ``study.panel`` (the no-policy one is ``None`` off the
-    twin). Only the outcome-stage fields of ``spec`` may differ from ``study.spec``.
-
-    With a ``cache`` dict, the outcome is computed once for every candidate pair of the
-    study's universe and index (the city-level series, filters and z-scores do not depend
-    on the tie filter or the timing rule) and later studies with the same cities and index
-    take their kept pairs' rows from it.
+    Only outcome-stage fields of ``spec`` may differ from ``study.spec``. The outcome is
+    computed for every candidate pair of the study's universe
+    (:func:`cbec.study.pipeline.outcome_of_pairs`) and cached in ``cache`` (when given) under
+    the study's cities and data, so later studies that differ only in their tie filter or
+    timing take their pairs' rows from it. Winsorising clips at quantiles over the pairs the
+    tie filter keeps, as :func:`cbec.study.pairs.apply_designs` does.
     """
-    ids = study.universe["city_id"].to_numpy()
-    data = study.city.data
-    if cache is None:
-        kp = study.panel.drop_duplicates("pair_id")
-        pi, pj, rows = kp["pos_i"].to_numpy(), kp["pos_j"].to_numpy(), None
+    from cbec.study import pipeline
+
+    cand = study.pairs
+    okey = tuple(
+        (f, getattr(spec, f)) for f in Spec.__dataclass_fields__ if Spec.stage_of(f) == "outcome"
+    )
+    key = (
+        okey,
+        _fingerprint(study.universe["city_id"].to_numpy(dtype=float)),
+        _fingerprint(study.index.to_numpy()),
+    )
+    if cache is not None and key in cache:
+        full, full_cf = cache[key]
     else:
-        cand = study.pairs
-        pi, pj = cand["pos_i"].to_numpy(), cand["pos_j"].to_numpy()
-        rows = np.flatnonzero(cand["kept"].to_numpy())
-        okey = tuple(
-            (f, getattr(spec, f))
-            for f in Spec.__dataclass_fields__
-            if Spec.stage_of(f) == "outcome"
+        full, full_cf = pipeline.outcome_of_pairs(
+            study, spec, cand["pos_i"].to_numpy(), cand["pos_j"].to_numpy()
         )
-        key = (okey, _fingerprint(ids.astype(float)), _fingerprint(study.index.to_numpy()))
-        if key in cache:
-            full, full_cf = cache[key]
-            return full[rows].reshape(-1), None if full_cf is None else full_cf[rows].reshape(-1)
+        if cache is not None:
+            cache[key] = (full, full_cf)
+    kept = cand["kept"].to_numpy()
+    # the panel's pairs (all kept pairs, or fewer when a design drops some) in panel order
+    first = study.panel.drop_duplicates("pair_id")
+    pos = pd.Series(
+        np.arange(int(kept.sum())),
+        index=pd.MultiIndex.from_arrays(
+            [cand.loc[kept, "pos_i"].to_numpy(), cand.loc[kept, "pos_j"].to_numpy()]
+        ),
+    )
+    rows = pos.loc[list(zip(first["pos_i"], first["pos_j"], strict=True))].to_numpy()
 
-    def outcome(index: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-        growth = _wide(frame, "gdp_growth", ids) if "gdp_growth" in frame.columns else None
-        return np.asarray(pairs_mod.pair_outcome(index, growth, pi, pj, spec), dtype=float)
+    def finish(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        v = winsorize_values(values[kept], float(spec.winsorize))
+        return v[rows].reshape(-1)
 
-    y = outcome(study.index, data)
-    y_cf = None
-    if study.index_cf is not None and study.city.counterfactual is not None:
-        y_cf = outcome(study.index_cf, study.city.counterfactual)
-    if cache is None:
-        return y.reshape(-1), None if y_cf is None else y_cf.reshape(-1)
-    cache[key] = (y, y_cf)
-    return y[rows].reshape(-1), None if y_cf is None else y_cf[rows].reshape(-1)
+    return finish(full), finish(full_cf)
 
 
 # ------------------------------------------------------------------------- fast fitting
@@ -495,10 +504,16 @@ def run_curve(
         )
     base_combo = {k: getattr(base, k) for k in choices}
 
+    columns: list[str] = []
+    if not base.is_synthetic:
+        from cbec.study import pipeline
+
+        columns = list(pipeline.load_city_panel(base).data.columns)
+
     def sample_key(combo: dict[str, Any]) -> tuple:
         key = _stage_key(combo, "sample")
-        if base.profile == "real":
-            key += (("_years", _needed_years(base.replace(**combo))),)
+        if not base.is_synthetic:
+            key += (("_needs", _sample_needs(base.replace(**combo), columns)),)
         return key
 
     groups: dict[tuple, list[dict[str, Any]]] = {}

@@ -444,6 +444,9 @@ def fit_twfe(
             the number of cities (no ``(N-1)/(N-k)`` factor). If the sandwich is not
             positive semi-definite its negative eigenvalues are set to zero (Cameron,
             Gelbach & Miller 2011), with a warning and a note in ``FitResult.ssc``.
+        ``"province"``
+            CRV1 by ``cluster_province``, the province of ``cluster_city`` (regional
+            shocks correlate pairs that share no city; about 30 clusters).
 
         Small-sample conventions of the pyfixest-backed estimators are pyfixest 0.60's
         defaults (``pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True, G_df="min")``,

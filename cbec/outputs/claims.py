@@ -68,7 +68,7 @@ class Claim:
     where: str
 
 
-_NOT_PUBLIC = "not in our sources (only the abstract is public to us)"
+_NOT_PUBLIC = "not public in our sources"
 
 #: Every claim of the paper that our sources state, in the order of the paper.
 CLAIMS: tuple[Claim, ...] = (
@@ -229,8 +229,8 @@ def derived_records(folder: str | Path, profile: str, level: float = 0.05) -> di
     from those files (a record always wins, see :func:`load_all`):
 
     ``baseline``
-        ``tab_se_clustering.csv``: the first model with standard errors clustered by pilot
-        city (the paper's "by city"), else its first row. Consistent when the coefficient
+        ``tab_se_clustering.csv``: the model with controls (else the first) with standard
+        errors clustered by pilot city (the paper's "by city"). Consistent when the coefficient
         is positive and its p-value below ``level``.
     ``pretrends``
         ``tab_event_study.csv``: the leads (event time below -1); consistent when no
@@ -257,7 +257,11 @@ def derived_records(folder: str | Path, profile: str, level: float = 0.05) -> di
         t = pd.read_csv(path)
         if {"coef", "pvalue"} <= set(t.columns) and len(t):
             rows = t[t.get("vcov", pd.Series(dtype=str)) == "pilot_city"]
-            row = (rows if len(rows) else t).iloc[0]
+            rows = rows if len(rows) else t
+            # the model with controls (as in the paper) when the table has one
+            model = rows.get("model", pd.Series("", index=rows.index)).astype(str)
+            with_controls = rows[model.str.contains("control") & ~model.str.contains("no control")]
+            row = (with_controls if len(with_controls) else rows).iloc[0]
             b, p = float(row["coef"]), float(row["pvalue"])
             ok = b > 0 and p < level
             add("baseline", "consistent" if ok else "not consistent",
@@ -285,6 +289,60 @@ def derived_records(folder: str | Path, profile: str, level: float = 0.05) -> di
     return out
 
 
+def real_records(results: Mapping[str, Any] | None, sample: str = "default") -> dict[str, Any]:
+    """Verdicts from the committed real-panel aggregates (``data/real_results/results.json``,
+    :mod:`cbec.outputs.realresults`), for the default real-profile sample; {} without them."""
+    from cbec.outputs.report import format_p
+
+    node = ((results or {}).get("samples") or {}).get(sample)
+    if not node:
+        return {}
+    out: dict[str, Any] = {}
+    where = "committed results" if sample == "default" else f"committed results, {sample}"
+
+    def add(key: str, status: str, detail: str) -> None:
+        out[key] = {"claim": key, "status": status, "detail": f"{detail} ({where})",
+                    "profile": "real"}  # fmt: skip
+
+    smp = node.get("sample") or {}
+    if "cities" in smp and "pilots" in smp:
+        same = (smp["cities"], smp["pilots"]) == (254, 55)
+        add("sample", "consistent" if same else "not consistent",
+            f"{smp['cities']:,} cities, {smp['pilots']:,} pilots")  # fmt: skip
+    if "pair_years" in smp:
+        add("n", "consistent" if smp["pair_years"] == 153230 else "not consistent",
+            f"{smp['pair_years']:,} pair-years")  # fmt: skip
+    did = node.get("did") or {}
+    fit = (did.get("controls") or did.get("no_controls") or {}).get("pilot_city")
+    if fit and fit.get("coef") is not None and fit.get("p") is not None:
+        ok = fit["coef"] > 0 and fit["p"] < 0.05
+        add("baseline", "consistent" if ok else "not consistent",
+            f"DID {fit['coef']:.3f}, p {format_p(fit['p'])}, clustered by pilot city")  # fmt: skip
+    es = node.get("event_study") or {}
+    if es.get("pretest_p") is not None:
+        p = es["pretest_p"]
+        add("pretrends", "consistent" if p >= 0.05 else "not consistent",
+            f"joint pre-trend test p {format_p(p)}")  # fmt: skip
+    rows = [r for r in node.get("robustness") or [] if r.get("coef") is not None]
+    if rows:
+        good = sum(1 for r in rows if r["coef"] > 0 and (r.get("p") or 1.0) < 0.05)
+        status = ("consistent" if good == len(rows) else "not consistent" if good == 0
+                  else "partly consistent")  # fmt: skip
+        add("robustness", status, f"{good} of {len(rows)} checks positive and significant at 5%")
+    return out
+
+
+def committed_records(profile: str) -> dict[str, dict[str, Any]]:
+    """The other profile's verdicts: committed claim records, else (real) the aggregates."""
+    folder = COMMITTED.get(profile)
+    recs = load_records(folder) if folder is not None else {}
+    if profile == "real":
+        from cbec.outputs import realresults
+
+        recs = {**real_records(realresults.load()), **recs}
+    return recs
+
+
 def load_all(folder: str | Path, profile: str) -> dict[str, dict[str, Any]]:
     """The records of a build: :func:`derived_records`, overridden by explicit records."""
     return {**derived_records(folder, profile), **load_records(folder)}
@@ -309,9 +367,11 @@ def claims_table(
     profile's column comes from the committed records (:data:`COMMITTED`), else
     "not yet computed". ``chapters`` keeps only the claims those chapters test.
     """
-    committed = COMMITTED if committed is None else committed
     other = "real" if profile == "twin" else "twin"
-    other_records = load_records(committed[other]) if other in committed else {}
+    if committed is None:
+        other_records = committed_records(other)
+    else:
+        other_records = load_records(committed[other]) if other in committed else {}
     keep = set(chapters) if chapters is not None else None
     rows = []
     for c in CLAIMS:
@@ -322,7 +382,7 @@ def claims_table(
         rows.append(
             {
                 "Claim": c.topic,
-                "The paper says": f"{c.paper} ({c.source}); its number: {c.paper_value}",
+                "The paper says": f"{c.paper} [{c.source}]; number: {c.paper_value}",
                 "Tested in": c.where,
                 "On the twin": _cell(by_profile["twin"]),
                 "On the real panel": _cell(by_profile["real"]),

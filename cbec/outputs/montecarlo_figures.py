@@ -31,6 +31,8 @@ ESTIMATOR_LABELS: dict[str, str] = {
     "twfe_regionpair_year": "TWFE, region-pair x year FE",
     "twfe_pre": "TWFE, pre-period outcome",
     "twfe_clean": "TWFE, clean controls",
+    "cs": "Callaway-Sant'Anna",
+    "imputation": "imputation (BJS)",
 }
 INFERENCE_LABELS: dict[str, str] = {
     "pair": "clustered by pair",
@@ -85,7 +87,7 @@ def bias_figure(summary: pd.DataFrame) -> Figure:
     axes[1].set_xlim(left=0.0)
     axes[0].set_title("Bias, with 95% simulation interval")
     axes[1].set_title("Root mean squared error")
-    axes[0].legend(fontsize=8, loc="best")
+    axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 

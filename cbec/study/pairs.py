@@ -296,6 +296,16 @@ def fixed_effects(spec: Spec) -> tuple[str, str]:
     return ("pair_id", "year")
 
 
+def winsorize_values(values: np.ndarray, q: float) -> np.ndarray:
+    """Clip ``values`` at their ``q`` and ``1 - q`` quantiles (over every entry); ``q = 0``
+    returns them unchanged."""
+    v = np.asarray(values, dtype=float)
+    if q <= 0:
+        return v
+    lo, hi = np.quantile(v, [q, 1.0 - q])
+    return np.clip(v, lo, hi)
+
+
 def apply_designs(panel: pd.DataFrame, pairs: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """The chapter 2-3 designs that act on the pair-year panel, after the outcome is built.
 
@@ -314,8 +324,7 @@ def apply_designs(panel: pd.DataFrame, pairs: pd.DataFrame, spec: Spec) -> pd.Da
     if q > 0:
         for col in ("syn", "syn_cf"):
             if col in out.columns:
-                lo, hi = np.quantile(out[col].to_numpy(), [q, 1.0 - q])
-                out[col] = out[col].clip(lo, hi)
+                out[col] = winsorize_values(out[col].to_numpy(), q)
         if "syn_cf" in out.columns:
             out["tau"] = out["syn"] - out["syn_cf"]
     keep = np.ones(len(out), dtype=bool)

@@ -502,6 +502,36 @@ def alternative_outcome(study: Study, **changes: Any) -> np.ndarray:
     return out.reshape(-1)
 
 
+def outcome_of_pairs(
+    study: Study, spec: Spec, pos_i: np.ndarray, pos_j: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The outcome of any pairs of the study's cities under ``spec``'s outcome choices.
+
+    The index is rebuilt when ``spec.outcome_moments`` differs from the study's (its entropy
+    weights and bounds come from the moment years); the sample, the cities and their data
+    are the study's. Returns ``(pairs x window years)`` arrays in the factual and, on the
+    twin, the no-policy world (``None`` otherwise). Winsorising (``spec.winsorize``) is not
+    applied here: it acts on a whole panel (:func:`cbec.study.pairs.winsorize_values`).
+    """
+    ids = study.universe["city_id"].to_numpy()
+    ref_years = pairs.moment_years(spec, study.universe)
+    same_index = ref_years == pairs.moment_years(study.spec, study.universe)
+
+    def one(frame: pd.DataFrame, index: pd.DataFrame | None) -> np.ndarray:
+        if index is None or not same_index:
+            index, _ = _index_wide(frame, study.indicators, ref_years, ids)
+        growth = _wide(frame, "gdp_growth", ids) if "gdp_growth" in frame.columns else None
+        return np.asarray(
+            pairs.pair_outcome(index, growth, pos_i, pos_j, spec, ref_years), dtype=float
+        )
+
+    y = one(study.city.data, study.index)
+    y_cf = None
+    if study.city.counterfactual is not None:
+        y_cf = one(study.city.counterfactual, study.index_cf)
+    return y, y_cf
+
+
 #: Switches :func:`sample_steps` tries on the real profile, with a label each.
 SAMPLE_SWITCHES: dict[str, dict[str, Any]] = {
     "interpolated population allowed": {"pop_interpolated": True},
