@@ -297,9 +297,12 @@ def test_downloads_hold_the_executed_chapter(built: Path) -> None:
         assert all(c.execution_count is not None for c in cells), executed.name
         assert sum(bool(c.outputs) for c in cells) >= len(cells) // 2, executed.name
         assert "Data: SYNTHETIC twin" in json.dumps([c.outputs for c in cells]), executed.name
-        assert [c.source for c in nb.cells] == [
-            c.source for c in ran.cells if INJECTED_TAG not in c.metadata.get("tags", [])
-        ]
+        # markdown comes as plain Markdown (glued values filled in, MyST directives and roles
+        # turned into text: cbec.book.plain), so plain JupyterLab shows it as the book does
+        kept = [c for c in ran.cells if INJECTED_TAG not in c.metadata.get("tags", [])]
+        assert [c.cell_type for c in nb.cells] == [c.cell_type for c in kept], executed.name
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "{glue:" not in prose and "{numref}" not in prose, executed.name
 
         text = links["text"][".md"].read_text(encoding="utf-8")
         assert "format_name: myst" in text, executed.name
@@ -499,7 +502,7 @@ def test_replication_map_lists_every_output(doc: str) -> None:
     listed = set(re.findall(r"`((?:fig|tab)_\w+\.(?:png|csv|tex|html))`", text))
     assert listed == {o.file for o in OUTPUTS}
     for o in OUTPUTS:
-        row = next(ln for ln in text.splitlines() if f"`{o.file}`" in ln)
+        row = next(ln for ln in text.splitlines() if ln.startswith("|") and f"`{o.file}`" in ln)
         assert o.label in row and o.notebook in row and o.function in row, row
 
 
@@ -544,15 +547,16 @@ def test_banner_names_the_data() -> None:
 @pytest.mark.real
 @pytest.mark.skipif(not os.environ.get("CBEC_REAL_DATA"), reason="CBEC_REAL_DATA is not set")
 def test_notebooks_run_on_the_real_panel(tmp_path: Path) -> None:
-    """Chapters 1-3 execute without error on the real panel (fast mode)."""
+    """Every chapter executes without error on the real panel (fast mode)."""
     data_dir = Path(os.environ["CBEC_REAL_DATA"]) / "city_panel_gp"
     build_dir = tmp_path / "_build"
     proc = _cli(
         "run", "--profile", "real", "--data-dir", str(data_dir), "--fast",
-        "--only", "01,02,03", "--build-dir", str(build_dir),
+        "--build-dir", str(build_dir),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for stem in ("01", "02", "03"):
+    stems = [p.name[:2] for p in find_notebooks(REPO_ROOT / "notebooks")]
+    for stem in stems:
         (path,) = (build_dir / "executed").glob(f"{stem}_*.ipynb")
         nb = nbformat.read(path, as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]

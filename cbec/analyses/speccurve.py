@@ -55,6 +55,12 @@ from cbec.study.pipeline import Study, build_study
 #: Clusterings the curve reports for every specification (names of ``Spec.cluster``).
 CURVE_CLUSTERS: tuple[str, ...] = ("pair", "pilot_city", "twoway", "dyadic")
 
+#: Pair panels (sample-stage combinations) the book's chapter draws, in full and fast mode: a
+#: seeded sample that always includes the baseline panel, every outcome and estimation choice
+#: on each (the full grid of every panel is ``run_curve(spec)`` with ``max_panels=None``).
+BOOK_PANELS = 12
+BOOK_PANELS_FAST = 4
+
 #: Clusterings the joint test can use (they do not depend on who the pilots are).
 JOINT_CLUSTERS: tuple[str, ...] = ("pair", "twoway", "dyadic")
 
@@ -428,6 +434,7 @@ class CurveResult:
     timings: dict[str, float]
     groups: list[dict[str, Any]] = field(default_factory=list, repr=False)
     combos: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    n_panels_total: int = 0
 
     def spec_of(self, spec_id: int) -> Spec:
         """The full :class:`Spec` of the table row whose ``spec_id`` is given."""
@@ -649,6 +656,7 @@ def run_curve(
         timings=timings,
         groups=group_meta,
         combos=all_combos,
+        n_panels_total=len(groups),
     )
 
 
