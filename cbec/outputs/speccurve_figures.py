@@ -33,6 +33,9 @@ CHOICE_LABELS: dict[str, str] = {
     "sync_measure": "Synchronization",
     "cycle_filter": "Cycle filter",
     "controls": "Controls",
+    "outcome_moments": "Outcome moments",
+    "control_exposure": "Control pairs",
+    "winsorize": "Winsorised outcome",
 }
 
 _SIG_POS, _SIG_NEG, _NS = PALETTE[0], "#B2182B", "0.65"
