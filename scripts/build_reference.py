@@ -3,12 +3,14 @@
 Regenerates two committed tables from their sources, with no network access:
 
 ``pilot_areas.csv``
-    The 165 cross-border e-commerce comprehensive pilot areas of batches 1-7, read from our
-    fact sheet ``data/reference/sources/pilot_areas_by_batch.csv`` (committed: facts of the
-    State Council approvals, written by the team and cited by number in
-    ``data/reference/CODEBOOK.md``) and enriched with pinyin, area type, the prefecture
-    each area lies in and how the study treats it. Needs only files of the repository (the
-    fact sheet and the committed ``cities.csv``). This is the one source of pilot dates.
+    The 165 cross-border e-commerce comprehensive pilot areas of batches 1-7, read from the
+    pilot-area fact sheet ``pilot_areas_by_batch.csv`` (the State Council approvals, cited by
+    number in ``data/reference/CODEBOOK.md``; not redistributed here: pass it with
+    ``--areas-source`` or ``$CBEC_PILOT_FACT_SHEET``, default
+    ``../shared/data/reference/pilot_areas_by_batch.csv`` beside the checkout) and enriched
+    with pinyin, area type, the prefecture each area lies in and how the study treats it.
+    Besides the fact sheet it needs only the committed ``cities.csv``, and no network. The
+    committed ``pilot_areas.csv`` is the one source of pilot dates for the package.
 
 ``cities.csv``
     One row per prefecture-level unit and municipality. Codes, Chinese names and
@@ -23,7 +25,7 @@ Regenerates two committed tables from their sources, with no network access:
 
 Usage (from the repository root)::
 
-    python scripts/build_reference.py             # pilot_areas.csv from repository files
+    python scripts/build_reference.py             # pilot_areas.csv from the fact sheet
     python scripts/build_reference.py --check     # rebuild into a temp dir, compare bytes
     python scripts/build_reference.py --cpca-archive cpca-0.5.5-py3-none-any.whl  # both
 
@@ -36,6 +38,7 @@ import argparse
 import filecmp
 import hashlib
 import io
+import os
 import re
 import sys
 import tarfile
@@ -62,7 +65,12 @@ CPCA_MEMBER = "cpca/resources/adcodes.csv"
 CPCA_ADCODES_SHA256 = "66948fa1519ba053f22b8c2d05c897c9b19c44cdc3044e464b52f0143ff418fe"
 
 DEFAULT_OUT = REPO / "data" / "reference"
-DEFAULT_AREAS_SOURCE = REPO / "data" / "reference" / "sources" / "pilot_areas_by_batch.csv"
+DEFAULT_AREAS_SOURCE = Path(
+    os.environ.get(
+        "CBEC_PILOT_FACT_SHEET",
+        REPO.parent / "shared" / "data" / "reference" / "pilot_areas_by_batch.csv",
+    )
+)
 
 # --------------------------------------------------------------------------- provinces
 #: Hanyu pinyin of the 31 mainland provincial units, by 2-digit code.
